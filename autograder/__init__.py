@@ -1,0 +1,1 @@
+"""Instructor tooling: the solutions-to-lessons pipeline and grading on top of nbgrader."""

@@ -1,0 +1,103 @@
+#!/usr/bin/env python3
+"""One entry point for the course: set up the environment, open the lessons, run the tests.
+
+    python3 course.py lab        # set up (first time only) and open the lessons in JupyterLab
+    python3 course.py test       # set up (first time only) and run every test
+    python3 course.py build      # re-execute solutions/ and regenerate lessons/ (instructors)
+    python3 course.py bench      # print the performance report (maintainers)
+
+Kept compatible with old Pythons on purpose, so that they get one clear line instead of a traceback.
+"""
+from __future__ import print_function
+
+import hashlib
+import os
+import subprocess
+import sys
+
+MIN_PYTHON = (3, 11)
+ROOT = os.path.dirname(os.path.abspath(__file__))
+VENV = os.path.join(ROOT, ".venv")
+BIN = os.path.join(VENV, "Scripts" if os.name == "nt" else "bin")
+PYTHON = os.path.join(BIN, "python.exe" if os.name == "nt" else "python")
+STAMP = os.path.join(VENV, "course-stamp.txt")
+INPUTS = ("requirements.txt", "pyproject.toml")
+USAGE = "usage: python3 course.py {lab|test|build|bench} [extra arguments]"
+
+
+def fail(message):
+    """Print one line to stderr and exit with status 1."""
+    sys.stderr.write("course.py: " + message + "\n")
+    sys.exit(1)
+
+
+def check_python():
+    """Refuse Pythons older than MIN_PYTHON with one readable line."""
+    if sys.version_info[:2] < MIN_PYTHON:
+        fail("Python %d.%d or newer is required, but this is Python %d.%d (%s). "
+             "Run this command with a newer python3." % (MIN_PYTHON + sys.version_info[:2] + (sys.executable,)))
+
+
+def fingerprint():
+    """Hash of everything that decides what the environment contains."""
+    digest = hashlib.sha256(sys.version.encode())
+    for name in INPUTS:
+        with open(os.path.join(ROOT, name), "rb") as handle:
+            digest.update(handle.read())
+    return digest.hexdigest()
+
+
+def run(*command):
+    """Run a command from the project root; stop with its name if it fails."""
+    if subprocess.call(command, cwd=ROOT) != 0:
+        fail("this step failed: " + " ".join(command))
+
+
+def ensure_environment():
+    """Create or update .venv from the pinned requirements; a no-op when nothing changed."""
+    wanted = fingerprint()
+    if os.path.exists(STAMP) and os.path.exists(PYTHON):
+        with open(STAMP) as handle:
+            if handle.read().strip() == wanted:
+                return
+    print("Setting up the course environment in .venv (first run takes a few minutes)...", flush=True)
+    if not os.path.exists(PYTHON):
+        run(sys.executable, "-m", "venv", VENV)
+    pip = (PYTHON, "-m", "pip", "--disable-pip-version-check", "install", "--quiet")
+    run(*pip + ("-r", "requirements.txt"))
+    run(*pip + ("--no-deps", "-e", "."))
+    # ipywidgets, ipympl and nbgrader ship prebuilt JupyterLab extensions; check they are enabled.
+    run(PYTHON, "-m", "nncourse.environment")
+    with open(STAMP, "w") as handle:
+        handle.write(wanted + "\n")
+    print("Environment ready.", flush=True)
+
+
+def replace_process(*command):
+    """Hand over to a command from the environment (its exit status becomes ours)."""
+    os.chdir(ROOT)
+    env = dict(os.environ, PATH=BIN + os.pathsep + os.environ.get("PATH", ""), VIRTUAL_ENV=VENV)
+    if os.name == "nt":
+        sys.exit(subprocess.call(command, env=env))
+    os.execve(command[0], command, env)
+
+
+def main(argv):
+    """Dispatch the sub-command."""
+    check_python()
+    if not argv or argv[0] not in ("lab", "test", "build", "bench"):
+        fail(USAGE)
+    command, extra = argv[0], tuple(argv[1:])
+    ensure_environment()
+    if command == "lab":
+        replace_process(os.path.join(BIN, "jupyter"), "lab", "--ServerApp.root_dir=" + os.path.join(ROOT, "lessons"), *extra)
+    elif command == "test":
+        replace_process(PYTHON, "-m", "pytest", *extra)
+    elif command == "build":
+        replace_process(PYTHON, "-m", "autograder.pipeline", *extra)
+    else:
+        replace_process(PYTHON, "-m", "benchmarks", *extra)
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])

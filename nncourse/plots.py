@@ -1,0 +1,72 @@
+"""One plotting style for the whole course: colour-blind-safe colours (Okabe-Ito) and shared helpers."""
+import matplotlib as mpl
+import matplotlib.pyplot as plt
+import numpy as np
+from matplotlib.colors import ListedColormap
+
+# Okabe & Ito's palette stays distinguishable under the common colour-vision deficiencies.
+BLUE, ORANGE, GREEN, PINK, SKY, YELLOW, RED, BLACK = (
+    "#0072B2", "#E69F00", "#009E73", "#CC79A7", "#56B4E9", "#F0E442", "#D55E00", "#000000")
+CLASS_COLORS = (BLUE, ORANGE, GREEN, PINK, SKY, RED)
+CLASS_MARKERS = ("o", "s", "^", "D", "v", "P")
+REGION_CMAP = ListedColormap(["#cfe3f1", "#fbe6bf"])  # pale blue = class 0, pale orange = class 1
+
+STYLE = {
+    "figure.figsize": (5.2, 3.6),
+    "figure.dpi": 90,
+    "font.size": 10,
+    "axes.grid": True,
+    "grid.alpha": 0.3,
+    "axes.spines.top": False,
+    "axes.spines.right": False,
+    "axes.prop_cycle": mpl.cycler(color=CLASS_COLORS),
+    "legend.frameon": False,
+}
+
+
+def apply_style():
+    """Make every later figure use the course style."""
+    mpl.rcParams.update(STYLE)
+
+
+def figure(ncols=1, nrows=1, **kwargs):
+    """A new figure that is not shown until asked, with interactive-backend chrome removed."""
+    with plt.ioff():
+        fig, axes = plt.subplots(nrows, ncols, layout="constrained", **kwargs)
+    canvas = fig.canvas
+    for flag in ("header_visible", "footer_visible", "toolbar_visible", "resizable"):
+        if hasattr(canvas, flag):
+            setattr(canvas, flag, False)
+    return fig, axes
+
+
+def scatter_classes(ax, X, y, labels=None, size=40):
+    """Scatter 2-D points with one colour and one marker shape per class (readable in greyscale too)."""
+    X, y = np.asarray(X), np.asarray(y)
+    for k in np.unique(y):
+        mask = y == k
+        label = labels[int(k)] if labels else f"class {int(k)}"
+        ax.scatter(X[mask, 0], X[mask, 1], s=size, c=CLASS_COLORS[int(k)], marker=CLASS_MARKERS[int(k)],
+                   edgecolors="white", linewidths=0.6, label=label, zorder=3)
+    ax.set_xlabel("$x_1$")
+    ax.set_ylabel("$x_2$")
+
+
+def grid_over(X, margin=0.6, steps=80):
+    """A steps x steps grid of 2-D points covering X plus a margin; returns (points, extent)."""
+    X = np.asarray(X, dtype=float)
+    lo, hi = X.min(axis=0) - margin, X.max(axis=0) + margin
+    xs, ys = np.linspace(lo[0], hi[0], steps), np.linspace(lo[1], hi[1], steps)
+    gx, gy = np.meshgrid(xs, ys)
+    return np.column_stack([gx.ravel(), gy.ravel()]), (lo[0], hi[0], lo[1], hi[1])
+
+
+def boundary_line(w, b, extent):
+    """End points of the line w1*x1 + w2*x2 + b = 0 inside extent, or empty arrays if it misses it."""
+    (x_lo, x_hi, y_lo, y_hi), (w1, w2) = extent, np.asarray(w, dtype=float)[:2]
+    if abs(w2) > 1e-12:
+        xs = np.array([x_lo, x_hi])
+        return xs, -(w1 * xs + b) / w2
+    if abs(w1) > 1e-12:
+        return np.full(2, -b / w1), np.array([y_lo, y_hi])
+    return np.array([]), np.array([])
