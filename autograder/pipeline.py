@@ -68,6 +68,7 @@ def main(argv=None):
     parser = argparse.ArgumentParser(prog=BUILD_COMMAND, description=__doc__.splitlines()[0])
     parser.add_argument("lessons", nargs="*", help="lesson folders such as 01_neuron (default: all)")
     parser.add_argument("--no-execute", action="store_true", help="only regenerate lessons/ from solutions/")
+    parser.add_argument("--db", type=Path, default=ROOT / "gradebook.db", help="nbgrader gradebook (default: %(default)s)")
     args = parser.parse_args(argv)
     known = lesson_names()
     unknown = [name for name in args.lessons if name not in known]
@@ -81,7 +82,7 @@ def main(argv=None):
         if not args.no_execute:
             print(f"executing {path.relative_to(ROOT)}", flush=True)
             execute(path)
-    generate(chosen)
+    generate(chosen, db_path=args.db.resolve())
     print(f"regenerated lessons/ for {', '.join(chosen)}")
 
 
