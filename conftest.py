@@ -4,10 +4,13 @@
 - lessons/**.ipynb run as released: outputs are not compared, and only an unfinished exercise (an
   nbgrader solution cell) or the test cell that checks it may raise, and only NotImplementedError.
 """
+import os
 from pathlib import Path
 
-import pytest
-from nbval.plugin import IPyNbCell, IPyNbFile
+os.environ.setdefault("MPLBACKEND", "Agg")  # in-process tests draw off screen; notebooks pick ipympl themselves
+
+import pytest  # noqa: E402
+from nbval.plugin import IPyNbCell, IPyNbFile  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent
 SANITIZE = ROOT / "tests" / "nbval_sanitize.cfg"

@@ -5,6 +5,7 @@
     python -m autograder.pipeline --no-execute    # regenerate lessons/ only
 """
 import argparse
+import os
 import re
 import subprocess
 import sys
@@ -56,7 +57,8 @@ def generate(lessons, release_dir=LESSONS, db_path=ROOT / "gradebook.db"):
         command = [sys.executable, "-m", "nbgrader", "generate_assignment", lesson, "--force", "--log-level=WARN",
                    f"--CourseDirectory.root={ROOT}", f"--CourseDirectory.release_directory={release_dir}",
                    f"--CourseDirectory.db_url=sqlite:///{db_path}"]
-        done = subprocess.run(command, cwd=ROOT, capture_output=True, text=True)
+        env = dict(os.environ, PATH=f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}")
+        done = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, env=env)  # nbgrader runs alembic
         if done.returncode != 0:
             raise RuntimeError(f"nbgrader generate_assignment {lesson} failed:\n{done.stdout}{done.stderr}")
         released = notebook_path(lesson, Path(release_dir))

@@ -1,4 +1,5 @@
 """Enable and verify the JupyterLab extensions the course needs: `python -m nncourse.environment`."""
+import json
 import subprocess
 import sys
 from pathlib import Path
@@ -18,9 +19,23 @@ def jupyter(*args):
     return done.stdout + done.stderr
 
 
-def enabled(listing, name):
-    """True when `name` appears in a jupyter extension listing marked enabled."""
-    return any(name in line and "enabled" in line for line in listing.splitlines())
+def read_json(path):
+    """A JSON file's content, or {} when it is missing."""
+    return json.loads(path.read_text()) if path.exists() else {}
+
+
+def missing_extensions(prefix=sys.prefix):
+    """Needed extensions that are not installed and enabled in this environment (read from its config files)."""
+    prefix = Path(prefix)
+    disabled = read_json(prefix / "etc/jupyter/labconfig/page_config.json").get("disabledExtensions", {})
+    missing = [name for name in LAB_EXTENSIONS
+               if not (prefix / "share/jupyter/labextensions" / name / "package.json").exists()
+               or disabled.get(name) is True or name in (disabled if isinstance(disabled, list) else [])]
+    enabled = {}
+    config_dir = prefix / "etc/jupyter"
+    for path in sorted(config_dir.glob("jupyter_server_config.d/*.json")) + [config_dir / "jupyter_server_config.json"]:
+        enabled.update(read_json(path).get("ServerApp", {}).get("jpserver_extensions", {}))
+    return missing + [name for name in SERVER_EXTENSIONS if not enabled.get(name)]
 
 
 def main():
@@ -29,9 +44,7 @@ def main():
         jupyter("labextension", "enable", "--level=sys_prefix", name)
     for name in SERVER_EXTENSIONS:
         jupyter("server", "extension", "enable", "--sys-prefix", name)
-    lab, server = jupyter("labextension", "list"), jupyter("server", "extension", "list")
-    missing = [n for n in LAB_EXTENSIONS if not enabled(lab, n)]
-    missing += [n for n in SERVER_EXTENSIONS if not enabled(server, n)]
+    missing = missing_extensions()
     if missing:
         sys.exit("These JupyterLab extensions are not enabled: " + ", ".join(missing))
     print("JupyterLab extensions enabled: ipywidgets, ipympl, nbgrader.")
