@@ -4,6 +4,9 @@
     python3 course.py lab        # set up (first time only) and open the lessons in JupyterLab
     python3 course.py test       # set up (first time only) and run every test
     python3 course.py build      # re-execute solutions/ and regenerate lessons/ (instructors)
+    python3 course.py release    # regenerate lessons/ and build the student bundle (instructors)
+    python3 course.py grade ...  # autograde a folder or zip of submissions (instructors)
+    python3 course.py browser    # the student journey in a real browser (needs Debian's chromium)
     python3 course.py bench      # print the performance report (maintainers)
 
 Kept compatible with old Pythons on purpose, so that they get one clear line instead of a traceback.
@@ -22,7 +25,16 @@ BIN = os.path.join(VENV, "Scripts" if os.name == "nt" else "bin")
 PYTHON = os.path.join(BIN, "python.exe" if os.name == "nt" else "python")
 STAMP = os.path.join(VENV, "course-stamp.txt")
 INPUTS = ("requirements.txt", "pyproject.toml")
-USAGE = "usage: python3 course.py {lab|test|build|bench} [extra arguments]"
+COMMANDS = {  # sub-command -> what runs inside the environment (after the fixed part come the user's arguments)
+    "lab": ("jupyter", "lab", "--ServerApp.root_dir=" + os.path.join(ROOT, "lessons")),
+    "test": ("python", "-m", "pytest"),
+    "build": ("python", "-m", "autograder.pipeline"),
+    "release": ("python", "-m", "autograder", "release"),
+    "grade": ("python", "-m", "autograder", "grade"),
+    "browser": ("python", "-m", "pytest", "tests/browser", "--browser", "-p", "no:xdist"),
+    "bench": ("python", "-m", "benchmarks"),
+}
+USAGE = "usage: python3 course.py {%s} [extra arguments]" % "|".join(COMMANDS)
 
 
 def fail(message):
@@ -85,18 +97,11 @@ def replace_process(*command):
 def main(argv):
     """Dispatch the sub-command."""
     check_python()
-    if not argv or argv[0] not in ("lab", "test", "build", "bench"):
+    if not argv or argv[0] not in COMMANDS:
         fail(USAGE)
-    command, extra = argv[0], tuple(argv[1:])
     ensure_environment()
-    if command == "lab":
-        replace_process(os.path.join(BIN, "jupyter"), "lab", "--ServerApp.root_dir=" + os.path.join(ROOT, "lessons"), *extra)
-    elif command == "test":
-        replace_process(PYTHON, "-m", "pytest", *extra)
-    elif command == "build":
-        replace_process(PYTHON, "-m", "autograder.pipeline", *extra)
-    else:
-        replace_process(PYTHON, "-m", "benchmarks", *extra)
+    program, arguments = COMMANDS[argv[0]][0], COMMANDS[argv[0]][1:]
+    replace_process(PYTHON if program == "python" else os.path.join(BIN, program), *arguments + tuple(argv[1:]))
 
 
 if __name__ == "__main__":
