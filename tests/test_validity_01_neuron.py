@@ -1,7 +1,6 @@
 """Lesson 01 grading validity: stubs fail, solutions pass, typical mistakes are caught, other correct answers pass."""
 
 import numpy as np
-import pytest
 
 from tests.validity import Exercises
 
@@ -235,17 +234,10 @@ def train_perceptron(X, y, lr=0.1, num_epochs=10, w0=None, b0=0.0):
     return w, b, history
 
 # --- knowledge check --------------------------------------------------------------------------
-for _question, _right in (("q1", "b"), ("q2", "a"), ("q3", "b"), ("q4", "c")):
-    for _wrong in sorted(set("abcd") - {_right}):
-        ex.wrong(_question, f"answer {_wrong}")({_question: _wrong})
-    ex.right(_question, "upper case with spaces")({_question: f" {_right.upper()} "})
+ex.multiple_choice({"q1": "b", "q2": "a", "q3": "b", "q4": "c"})
 
-@pytest.mark.parametrize("exercise, kind, label", ex.cases())
-def test_grading(exercise, kind, label):
-    ex.check(exercise, kind, label)
+test_grading, test_every_exercise_has_enough_variants = ex.pytest_functions()
 
-def test_every_exercise_has_enough_variants():
-    assert ex.missing_variants() == {}, "exercise: (wrong, right) variant counts below the minimum"
 
 def test_lesson_has_the_promised_exercises():
     assert len([e for e in ex.exercise_ids() if not e.startswith("q")]) >= 5

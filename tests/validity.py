@@ -11,6 +11,7 @@ from functools import cached_property
 from pathlib import Path
 
 import nbformat
+import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
 MIN_WRONG, MIN_RIGHT = 3, 1
@@ -154,6 +155,25 @@ class Exercises:
                 for exercise in self.exercise_ids()
                 if len(self.variants.get((exercise, "wrong"), {})) < MIN_WRONG
                 or len(self.variants.get((exercise, "right"), {})) < MIN_RIGHT}
+
+
+    def multiple_choice(self, answers, options="abcd"):
+        """Register every wrong letter and a differently typed right letter for each question {qN: letter}."""
+        for question, right in answers.items():
+            for letter in sorted(set(options) - {right}):
+                self.wrong(question, f"answer {letter}")({question: letter})
+            self.right(question, "upper case with spaces")({question: f" {right.upper()} "})
+
+    def pytest_functions(self):
+        """The module-level pytest tests for this lesson: every case, plus the minimum variant counts."""
+        @pytest.mark.parametrize("exercise, kind, label", self.cases())
+        def test_grading(exercise, kind, label):
+            self.check(exercise, kind, label)
+
+        def test_every_exercise_has_enough_variants():
+            assert self.missing_variants() == {}, "exercise: (wrong, right) variant counts below the minimum"
+
+        return test_grading, test_every_exercise_has_enough_variants
 
 
 def install(variant, namespace):
