@@ -101,6 +101,8 @@ def main(argv):
         fail(USAGE)
     ensure_environment()
     program, arguments = COMMANDS[argv[0]][0], COMMANDS[argv[0]][1:]
+    if argv[0] == "lab" and hasattr(os, "geteuid") and os.geteuid() == 0:
+        arguments += ("--allow-root",)  # containers and CI machines often run as root
     replace_process(PYTHON if program == "python" else os.path.join(BIN, program), *arguments + tuple(argv[1:]))
 
 
