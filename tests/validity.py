@@ -82,11 +82,15 @@ class Exercises:
         raise KeyError(f"lessons/{self.lesson} has no cell {exercise!r}: run python3 course.py build")
 
     def context(self, exercise):
-        """Namespace after running, with solutions, every code cell before the exercise (cached)."""
+        """Namespace after running, with solutions, every code cell before the exercise (cached).
+
+        Builds on the nearest cached earlier context, so each cell runs once per lesson.
+        """
         stop = self.index(exercise)
         if stop not in self.contexts:
-            namespace = {"__name__": "__lesson__"}
-            for cell in self.solution.cells[:stop]:
+            start = max((p for p in self.contexts if p < stop), default=0)
+            namespace = dict(self.contexts.get(start, {"__name__": "__lesson__"}))
+            for cell in self.solution.cells[start:stop]:
                 if cell.cell_type == "code" and not is_test(cell):
                     exec(compile(plain_python(cell.source), f"<{self.lesson} cell>", "exec"), namespace)
             self.contexts[stop] = namespace
