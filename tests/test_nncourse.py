@@ -106,6 +106,25 @@ def test_blobs_are_seeded_balanced_and_linearly_separable():
         data.blobs(1)
 
 
+@pytest.mark.parametrize("n, noise, seed", [(200, 0.2, 0), (51, 0.05, 7), (10, None, 3)])
+def test_moons_and_circles_equal_scikit_learns(n, noise, seed):
+    from sklearn.datasets import make_circles, make_moons
+
+    for ours, theirs in ((data.moons(n, noise, seed), make_moons(n, noise=noise, random_state=seed)),
+                         (data.circles(n, noise, 0.5, seed), make_circles(n, noise=noise, factor=0.5, random_state=seed))):
+        np.testing.assert_array_equal(ours[0], theirs[0])
+        np.testing.assert_array_equal(ours[1], theirs[1])
+
+
+def test_digits_equal_scikit_learns():
+    from sklearn.datasets import load_digits
+
+    X, y = data.digits()
+    bunch = load_digits()
+    np.testing.assert_array_equal(X, bunch.data / 16.0)
+    np.testing.assert_array_equal(y, bunch.target)
+
+
 def test_sklearn_datasets_are_offline_and_seeded():
     X, y = data.moons(50, seed=1)
     assert X.shape == (50, 2) and set(y) == {0, 1}
