@@ -1,0 +1,248 @@
+"""Lesson 05 widgets: a small training playground and a one-weight nudge, both run on the student's backward pass.
+
+Only functions from earlier lessons come from `nncourse.reference` (the forward pass, softmax, losses,
+accuracy, initialisation); every gradient shown here comes from the student's own `train_step` or
+`mlp_backward`.
+"""
+import time
+from functools import cached_property
+
+import ipywidgets as ipw
+import numpy as np
+from matplotlib.colors import LinearSegmentedColormap
+
+from nncourse import data, plots
+from nncourse import reference as ref
+from nncourse.live import LiveFigure, slider
+
+PROBABILITY_CMAP = LinearSegmentedColormap.from_list("class_probability", ["#9cc9e8", "#ffffff", "#f7d08a"])
+GRID_STEPS = 50
+
+
+def freeze_layout(fig):
+    """Run the constrained layout once, then keep those positions: later draws skip the layout pass."""
+    engine = fig.get_layout_engine()
+    if engine is not None:
+        engine.execute(fig)
+        fig.set_layout_engine("none")
+
+
+def xor_cloud(n=200, noise=0.35, seed=0):
+    """Points around the four corners (+-1, +-1); class 1 where the signs of x1 and x2 differ (XOR)."""
+    rng = np.random.default_rng(seed)
+    corners = np.array([[-1.0, -1.0], [-1.0, 1.0], [1.0, -1.0], [1.0, 1.0]])
+    which = np.arange(n) % 4
+    X = corners[which] + rng.normal(scale=noise, size=(n, 2))
+    return X, np.array([0, 1, 1, 0])[which]
+
+
+def playground_data(n=200, seed=0):
+    """The playground's datasets: name -> (X_train, y_train, X_test, y_test), all generated offline."""
+    makers = {"moons": lambda s: data.moons(n, noise=0.2, seed=s),
+              "circles": lambda s: data.circles(n, noise=0.1, factor=0.5, seed=s),
+              "XOR": lambda s: xor_cloud(n, seed=s)}
+    return {name: (*make(seed), *make(seed + 1)) for name, make in makers.items()}
+
+
+class Playground(LiveFigure):
+    """TensorFlow-Playground-style trainer: the epoch slider (or Play) trains the student's network live.
+
+    Training runs forward from the epochs already done; moving the slider back restores a snapshot,
+    and changing the data, learning rate, width or activation starts again from the same seeded weights.
+    """
+
+    def __init__(self, train_step, datasets=None, lr=0.5, hidden=8, activation="relu", max_epochs=1000,
+                 epoch_step=25, seed=0):
+        self.datasets = datasets or playground_data()
+        self.seed, self.epoch_step = seed, epoch_step
+        self.key, self.params, self.losses, self.snapshots = None, None, [], {}
+        self.last_training = (0, 0.0)  # (epochs trained during the last update, seconds it took)
+        fig, (ax, curve_ax) = plots.figure(ncols=2, figsize=(8.4, 3.6))
+        self.ax, self.curve_ax = ax, curve_ax
+        self.region = ax.imshow(np.zeros((GRID_STEPS, GRID_STEPS)), origin="lower", cmap=PROBABILITY_CMAP,
+                                vmin=0, vmax=1, aspect="auto", interpolation="bilinear")
+        self.points = [ax.scatter([], [], s=18, c=plots.CLASS_COLORS[k], marker=plots.CLASS_MARKERS[k],
+                                  edgecolors="white", linewidths=0.4, zorder=3, label=f"class {k}") for k in (0, 1)]
+        ax.set_xlabel("$x_1$")
+        ax.set_ylabel("$x_2$")
+        ax.legend(loc="upper right", fontsize=8)
+        (self.curve,) = curve_ax.plot([], [], color=plots.RED, lw=1.5, label="training loss")
+        curve_ax.set_xlabel("epoch")
+        curve_ax.set_ylabel("mean cross-entropy")
+        self.shown = None
+        self.progress = ipw.IntProgress(value=0, min=0, max=max_epochs, description="trained",
+                                        layout=ipw.Layout(width="260px"))
+        self.speed = ipw.Label()
+        controls = {
+            "dataset": ipw.Dropdown(options=list(self.datasets), description="data", layout=ipw.Layout(width="170px")),
+            "lr": slider("learning rate", lr, -3, 0.5, step=0.05, log=True),
+            "hidden": ipw.IntSlider(value=hidden, min=1, max=32, description="hidden units", continuous_update=False,
+                                    style={"description_width": "initial"}),
+            "activation": ipw.Dropdown(options=list(ref.ACTIVATIONS), value=activation, description="activation",
+                                       layout=ipw.Layout(width="190px")),
+            "num_epochs": ipw.IntSlider(value=0, min=0, max=max_epochs, step=epoch_step, description="epochs",
+                                        continuous_update=True),
+        }
+        self.play = ipw.Play(value=0, min=0, max=max_epochs, step=epoch_step, interval=120, description="train")
+        ipw.jslink((self.play, "value"), (controls["num_epochs"], "value"))
+        self.show_dataset(next(iter(self.datasets)))
+        freeze_layout(fig)
+        super().__init__(train_step, controls, fig)
+
+    def show_dataset(self, name):
+        """Move the points, grid and limits to another dataset."""
+        X, y = self.datasets[name][:2]
+        self.grid, extent = plots.grid_over(X, margin=0.4, steps=GRID_STEPS)
+        for k, points in enumerate(self.points):
+            points.set_offsets(X[y == k])
+        self.region.set_extent(extent)
+        self.ax.set_xlim(extent[:2])
+        self.ax.set_ylim(extent[2:])
+        self.shown = name
+
+    def restart(self, key):
+        """Fresh seeded weights for this (dataset, lr, hidden, activation); the loss at epoch 0 uses a zero step."""
+        dataset, _, hidden, activation = key
+        X, y = self.datasets[dataset][:2]
+        start = ref.init_params([2, hidden, 2], seed=self.seed)
+        _, loss = self.function(X, y, start, 0.0, activation)  # the loss at epoch 0; surfaces NotImplementedError
+        self.key, self.params, self.snapshots, self.losses = key, start, {0: start}, [float(loss)]
+
+    def train_to(self, num_epochs):
+        """Bring the network to exactly num_epochs epochs of full-batch training with the student's train_step."""
+        dataset, lr, _, activation = self.key
+        X, y = self.datasets[dataset][:2]
+        done = len(self.losses) - 1
+        if num_epochs < done:
+            done = max(epoch for epoch in self.snapshots if epoch <= num_epochs)
+            self.params, self.losses = self.snapshots[done], self.losses[:done + 1]
+        start, began = done, time.perf_counter()
+        while done < num_epochs:
+            self.params, loss = self.function(X, y, self.params, lr, activation)
+            self.losses[-1] = float(loss)  # train_step returns the loss *before* its update
+            done += 1
+            self.losses.append(self.losses[-1])
+            if done % self.epoch_step == 0:
+                self.snapshots[done] = self.params
+                self.progress.value = done
+        if done > start:  # the loss after the last step is measured with one more forward pass
+            probs = ref.mlp_forward(X, self.params, activation)[0]
+            self.losses[-1] = ref.categorical_cross_entropy(y, probs)
+            self.last_training = (done - start, time.perf_counter() - began)
+        self.progress.value = done
+
+    def redraw(self, dataset, lr, hidden, activation, num_epochs):
+        if dataset != self.shown:
+            self.show_dataset(dataset)
+        key = (dataset, lr, hidden, activation)
+        with np.errstate(all="ignore"):  # a too-large learning rate may overflow; the title says so instead
+            if key != self.key:
+                self.key = None
+                self.restart(key)
+            self.train_to(num_epochs)
+            X, y, X_test, y_test = self.datasets[dataset]
+            probs = ref.mlp_forward(self.grid, self.params, activation)[0][:, 1]
+            self.region.set_data(probs.reshape(GRID_STEPS, GRID_STEPS))
+            train_acc = ref.accuracy(y, ref.predict(X, self.params, activation))
+            test_acc = ref.accuracy(y_test, ref.predict(X_test, self.params, activation))
+        losses = np.asarray(self.losses, dtype=float)
+        self.curve.set_data(np.arange(len(losses)), losses)
+        finite = losses[np.isfinite(losses)]
+        self.curve_ax.set_xlim(0, max(num_epochs, self.epoch_step))
+        self.curve_ax.set_ylim(0, max(float(finite.max()) * 1.05 if finite.size else 1.0, 0.1))
+        if not np.isfinite(losses[-1]):
+            self.ax.set_title("the loss blew up (nan/inf): lower the learning rate", fontsize=10)
+        else:
+            self.ax.set_title(f"epoch {num_epochs}: train {train_acc:.0%}, held-out {test_acc:.0%}", fontsize=10)
+        self.curve_ax.set_title(f"loss {losses[-1]:.4f}", fontsize=10)
+        steps, seconds = self.last_training
+        self.speed.value = f"last update trained {steps} epochs in {seconds * 1e3:.0f} ms" if steps else ""
+
+    @cached_property
+    def widget(self):
+        """Controls (with a Play button that advances the epoch slider), progress, status and the figure."""
+        view = self.fig.canvas if self.output is None else self.output
+        row = ipw.HBox(list(self.controls.values()) + [self.play], layout=ipw.Layout(flex_flow="row wrap"))
+        return ipw.VBox([row, ipw.HBox([self.progress, self.speed]), self.status, view])
+
+
+def playground(train_step, lr=0.5, hidden=8, activation="relu", max_epochs=1000):
+    """Train `train_step(X, y, params, lr, activation)` live on moons, circles or XOR; press Play or drag epochs."""
+    return Playground(train_step, lr=lr, hidden=hidden, activation=activation, max_epochs=max_epochs)
+
+
+class WeightNudge(LiveFigure):
+    """Move one weight by delta: the true change of the loss against the gradient's straight-line prediction."""
+
+    def __init__(self, mlp_backward, X, y, params, activation="relu", weights=None, span=2.0):
+        self.X, self.y, self.activation = np.asarray(X, dtype=float), np.asarray(y), activation
+        self.params = [(np.array(W, dtype=float), np.array(b, dtype=float)) for W, b in params]
+        self.base_loss = self.loss(self.params)
+        self.deltas = np.linspace(-span, span, 81)
+        self.weights = weights or {f"W{k + 1}[0, 0]": (k, 0, 0) for k in range(len(self.params))}
+        self.actual_curves, self.grads = {}, None
+        fig, ax = plots.figure(figsize=(5.4, 3.6))
+        self.ax = ax
+        (self.actual,) = ax.plot(self.deltas, np.zeros_like(self.deltas), color=plots.BLUE, lw=2,
+                                 label=r"true change $L(w+\delta) - L(w)$")
+        (self.predicted,) = ax.plot(self.deltas, np.zeros_like(self.deltas), color=plots.ORANGE, lw=2, ls="--",
+                                    label=r"prediction $\delta \cdot \partial L / \partial w$")
+        (self.marks,) = ax.plot([0, 0], [0, 0], ls="none", marker="o", ms=7, color=plots.BLACK)
+        ax.axhline(0, color=plots.BLACK, lw=0.6)
+        ax.set_xlabel(r"nudge $\delta$ added to the weight")
+        ax.set_ylabel("change of the loss")
+        ax.legend(loc="upper center", fontsize=8)
+        controls = {"weight": ipw.Dropdown(options=list(self.weights), description="weight",
+                                           layout=ipw.Layout(width="170px")),
+                    "delta": slider(r"$\delta$", 0.0, -span, span, step=0.02)}
+        ax.set_title("\n", fontsize=10)  # reserve room for the two-line title before the layout is frozen
+        freeze_layout(fig)
+        super().__init__(mlp_backward, controls, fig)
+
+    def loss(self, params):
+        """Mean cross-entropy of the network on the widget's data."""
+        return ref.categorical_cross_entropy(self.y, ref.mlp_forward(self.X, params, self.activation)[0])
+
+    def nudged(self, where, delta):
+        """The parameters with weight `where` = (layer, row, column) increased by delta."""
+        layer, i, j = where
+        params = list(self.params)
+        W = params[layer][0].copy()
+        W[i, j] += delta
+        params[layer] = (W, params[layer][1])
+        return params
+
+    def actual_curve(self, name):
+        """True loss changes over the slider's range for one weight (computed once per weight)."""
+        if name not in self.actual_curves:
+            where = self.weights[name]
+            self.actual_curves[name] = np.array([self.loss(self.nudged(where, d)) for d in self.deltas]) - self.base_loss
+        return self.actual_curves[name]
+
+    def gradient(self, where):
+        """dL/dw for one weight from the student's mlp_backward (one backward pass, then cached)."""
+        if self.grads is None:
+            probs, cache = ref.mlp_forward(self.X, self.params, self.activation)
+            grads = self.function(probs, self.y, cache, self.params, self.activation)
+            self.grads = [np.asarray(dW, dtype=float) for dW, _ in grads]
+        layer, i, j = where
+        return float(self.grads[layer][i, j])
+
+    def redraw(self, weight, delta):
+        where = self.weights[weight]
+        slope = self.gradient(where)
+        curve = self.actual_curve(weight)
+        self.actual.set_ydata(curve)
+        self.predicted.set_ydata(slope * self.deltas)
+        true_change = self.loss(self.nudged(where, delta)) - self.base_loss
+        self.marks.set_data([delta, delta], [true_change, slope * delta])
+        low, high = float(min(curve.min(), 0.0)), float(max(curve.max(), 0.0))
+        pad = 0.1 * (high - low) + 1e-3
+        self.ax.set_ylim(low - pad, high + pad)
+        self.ax.set_title(f"{weight}: dL/dw = {slope:+.4f}\n"
+                          f"true change {true_change:+.5f}, predicted {slope * delta:+.5f}", fontsize=10)
+
+
+def weight_nudge(mlp_backward, X, y, params, activation="relu", weights=None):
+    """Nudge one weight with a slider and compare the loss change with `mlp_backward`'s gradient times the nudge."""
+    return WeightNudge(mlp_backward, X, y, params, activation, weights)

@@ -1,0 +1,442 @@
+"""Lesson 06 widgets: an optimizer race on a 2-D loss surface, mini-batch gradient noise, and
+training curves of the four optimizers on the digits, all driven by the student's own functions."""
+import html
+import math
+
+import ipywidgets as ipw
+import numpy as np
+
+from nncourse import plots, reference
+from nncourse.live import LiveFigure, slider
+
+OPTIMIZERS = ("SGD", "momentum", "RMSprop", "Adam")
+COLORS = {"SGD": plots.BLUE, "momentum": plots.ORANGE, "RMSprop": plots.GREEN, "Adam": plots.PINK}
+MARKERS = {"SGD": "o", "momentum": "s", "RMSprop": "^", "Adam": "D"}
+DIVERGED = 1e3  # a trajectory that leaves this box has blown up
+
+
+# --- two loss surfaces: value and gradient of (x, y) ---------------------------------------------
+class Surface:
+    """A 2-D loss f(x, y) with its gradient, its minimum, a default start and a plotting window."""
+
+    def __init__(self, name, value, gradient, minimum, start, extent):
+        self.name, self.value, self.gradient = name, value, gradient
+        self.minimum, self.start, self.extent = np.array(minimum, dtype=float), start, extent
+
+
+def bowl_value(x, y):
+    """Elongated quadratic bowl: gentle along x (curvature 0.1), steep along y (curvature 2)."""
+    return 0.05 * x ** 2 + y ** 2
+
+
+def bowl_gradient(p):
+    """Gradient of bowl_value at the point p = (x, y)."""
+    return BOWL_CURVATURE * p
+
+
+BOWL_CURVATURE = np.array([0.1, 2.0])
+
+
+def valley_value(x, y):
+    """A Rosenbrock-like curved valley (1 - x)^2 + 5 (y - x^2)^2 with its minimum at (1, 1)."""
+    return (1 - x) ** 2 + 5.0 * (y - x ** 2) ** 2
+
+
+def valley_gradient(p):
+    """Gradient of valley_value at the point p = (x, y)."""
+    x, y = p[0], p[1]
+    inner = y - x * x
+    return np.array([-2.0 * (1 - x) - 20.0 * x * inner, 10.0 * inner])
+
+
+SURFACES = {
+    "elongated bowl": Surface("elongated bowl", bowl_value, bowl_gradient, (0, 0), (-4.0, 2.0), (-5, 5, -3, 3)),
+    "banana valley": Surface("banana valley", valley_value, valley_gradient, (1, 1), (-1.5, 2.0), (-2, 2, -1, 3)),
+}
+
+
+def optimizer_steps(updates, lr, beta=0.9, beta1=0.9, beta2=0.999, rho=None):
+    """For each optimizer (step, initial_state): step(p, g, state, t) -> (new p, new state) using the given updates.
+
+    lr is one learning rate for all four or a dict {optimizer name: lr}; RMSprop's rho defaults to beta2.
+    """
+    lrs = lr if isinstance(lr, dict) else dict.fromkeys(OPTIMIZERS, lr)
+    rho = beta2 if rho is None else rho
+    sgd, momentum, rmsprop, adam = (updates[name] for name in ("sgd_update", "momentum_update",
+                                                                "rmsprop_update", "adam_update"))
+
+    def adam_step(p, g, state, t):
+        w, m, v = adam(p, g, state[0], state[1], t, lrs["Adam"], beta1, beta2)
+        return w, (m, v)
+
+    return {
+        "SGD": (lambda p, g, s, t: (sgd(p, g, lrs["SGD"]), s), lambda p: None),
+        "momentum": (lambda p, g, s, t: momentum(p, g, s, lrs["momentum"], beta), np.zeros_like),
+        "RMSprop": (lambda p, g, s, t: rmsprop(p, g, s, lrs["RMSprop"], rho), np.zeros_like),
+        "Adam": (adam_step, lambda p: (np.zeros_like(p), np.zeros_like(p))),
+    }
+
+
+def trajectory(step, initial_state, gradient, start, num_steps):
+    """Points visited by an optimizer from start (num_steps + 1 rows at most; stops early if it blows up)."""
+    p = np.array(start, dtype=float)
+    state, path = initial_state(p), [p]
+    with np.errstate(over="ignore", invalid="ignore"):
+        for t in range(1, num_steps + 1):
+            p, state = step(p, gradient(p), state, t)
+            p = np.asarray(p, dtype=float).reshape(2)
+            path.append(p)
+            if not np.all(np.abs(p) < DIVERGED):
+                break
+    return np.array(path)
+
+
+def problem(error):
+    """A short description of what went wrong in the student's function (for a status line)."""
+    if isinstance(error, NotImplementedError):
+        return "not implemented yet"
+    return f"raised {type(error).__name__}: {html.escape(str(error))}"
+
+
+# --- fast redraws: the static picture is kept as pixels, a control change redraws only what moves ---
+class Blitted:
+    """Mixin for LiveFigure: after one full draw, a change repaints only the `animated` artists (blitting).
+
+    The contours, axes and ticks are drawn once and kept as a pixel background; moving a slider
+    restores that background and draws the few changing artists on top, which is several times
+    cheaper than redrawing the whole figure. A full draw (first display, resize, `needs_full_draw`)
+    refreshes the background.
+    """
+
+    background, needs_full_draw = None, False
+
+    def animate(self, artists):
+        """Mark the artists that change with the controls; hook the background capture to full draws.
+
+        Only on an interactive canvas (ipympl): a static backend renders whole figures, which would skip
+        animated artists, so there every change simply redraws everything.
+        """
+        if not isinstance(self.fig.canvas, ipw.DOMWidget):
+            return
+        self.animated = list(artists)
+        for artist in self.animated:
+            artist.set_animated(True)
+        self.fig.canvas.mpl_connect("draw_event", self.on_draw)
+
+    def on_draw(self, _event):
+        """After a full draw: keep the static pixels, then paint the animated artists on top."""
+        self.background = self.fig.canvas.copy_from_bbox(self.fig.bbox)
+        self.draw_animated()
+
+    def draw_animated(self):
+        for artist in self.animated:
+            self.fig.draw_artist(artist)
+
+    def blit(self):
+        """Restore the static background, draw the moving artists and push the pixels to the screen."""
+        canvas = self.fig.canvas
+        if self.needs_full_draw:  # the static part changed too (e.g. new contours): redraw everything once
+            self.needs_full_draw = False
+            type(canvas).draw_idle(canvas)
+            return
+        canvas.restore_region(self.background)
+        self.draw_animated()
+        canvas.blit(self.fig.bbox)
+
+    def render(self):
+        canvas = self.fig.canvas
+        if self.background is None:
+            return super().render()
+        canvas.draw_idle = self.blit  # for this one render, "draw" means "blit"
+        try:
+            return super().render()
+        finally:
+            del canvas.draw_idle
+
+
+# --- the optimizer race ----------------------------------------------------------------------------
+class OptimizerRace(Blitted, LiveFigure):
+    """Trajectories of SGD, momentum, RMSprop and Adam on one loss surface, plus their loss per step."""
+
+    def __init__(self, updates, num_steps=150, lr=0.1, surface="elongated bowl"):
+        self.updates, self.num_steps = updates, num_steps
+        fig, (ax, loss_ax) = plots.figure(ncols=2, figsize=(9.0, 3.8), width_ratios=(1.5, 1))
+        self.ax, self.loss_ax = ax, loss_ax
+        self.contours, self.shown, self.problems = None, None, {}
+        (self.start_dot,) = ax.plot([], [], "o", color=plots.BLACK, ms=7, zorder=5)
+        (self.goal,) = ax.plot([], [], "*", color=plots.RED, ms=12, zorder=5)
+        self.paths, self.curves = {}, {}
+        for name in OPTIMIZERS:
+            (self.paths[name],) = ax.plot([], [], "-", marker=MARKERS[name], ms=2.5, lw=1.4, color=COLORS[name],
+                                          label=name, zorder=4)
+            (self.curves[name],) = loss_ax.plot([], [], lw=1.6, color=COLORS[name], label=name)
+        ax.set_xlabel("$w_1$")
+        ax.set_ylabel("$w_2$")
+        ax.legend(loc="lower right", fontsize=8)
+        ax.set_title(f"{num_steps} steps from the black dot", fontsize=10)
+        self.report = loss_ax.text(0.98, 0.97, "", transform=loss_ax.transAxes, ha="right", va="top", fontsize=8,
+                                   family="monospace", bbox=dict(boxstyle="round", fc="white", ec="0.8", alpha=0.9))
+        loss_ax.set_yscale("log")
+        loss_ax.set_xlim(0, num_steps)
+        loss_ax.set_ylim(1e-6, 1e3)
+        loss_ax.set_xlabel("step")
+        loss_ax.set_ylabel("loss (log scale)")
+        controls = {
+            "surface": ipw.Dropdown(options=list(SURFACES), value=surface, description="surface",
+                                    layout=ipw.Layout(width="230px")),
+            "lr": slider("learning rate", lr, -3, 0.3, step=0.05, log=True),
+            "beta": slider("β (momentum)", 0.9, 0.0, 0.99, step=0.01),
+            "beta1": slider("β1 (Adam)", 0.9, 0.0, 0.99, step=0.01),
+            "beta2": slider("β2 (Adam, RMSprop ρ)", 0.999, 0.5, 0.9999, step=0.0001),
+            "x0": slider("start $w_1$", SURFACES[surface].start[0], -5, 5),
+            "y0": slider("start $w_2$", SURFACES[surface].start[1], -3, 3),
+        }
+        controls["beta2"].readout_format = ".4f"
+        self.fig = fig
+        self.animate([*self.paths.values(), *self.curves.values(), self.start_dot, self.report])
+        super().__init__(updates["sgd_update"], controls, fig)
+
+    def show_surface(self, name):
+        """Draw the contour lines of a surface (only when the surface changes)."""
+        surface = SURFACES[name]
+        x_lo, x_hi, y_lo, y_hi = surface.extent
+        gx, gy = np.meshgrid(np.linspace(x_lo, x_hi, 120), np.linspace(y_lo, y_hi, 120))
+        if self.contours is not None:
+            self.contours.remove()
+        levels = np.geomspace(1e-3, 1e2, 16)
+        self.contours = self.ax.contour(gx, gy, surface.value(gx, gy) + 1e-9, levels=levels, cmap="Greys_r",
+                                        linewidths=0.7, alpha=0.7, zorder=1)
+        self.ax.set_xlim(x_lo, x_hi)
+        self.ax.set_ylim(y_lo, y_hi)
+        self.goal.set_data([surface.minimum[0]], [surface.minimum[1]])
+        self.shown, self.needs_full_draw = name, True
+
+    def redraw(self, surface, lr, beta, beta1, beta2, x0, y0):
+        if surface != self.shown:
+            self.show_surface(surface)
+        chosen = SURFACES[surface]
+        self.start_dot.set_data([x0], [y0])
+        steps = optimizer_steps(self.updates, lr, beta, beta1, beta2)
+        self.problems, finals = {}, {}
+        for name in OPTIMIZERS:
+            step, initial = steps[name]
+            try:
+                path = trajectory(step, initial, chosen.gradient, (x0, y0), self.num_steps)
+            except Exception as error:  # the student's function may fail in any way: report it, keep drawing
+                self.problems[name] = error
+                path = np.empty((0, 2))
+            self.paths[name].set_data(path[:, 0], path[:, 1])
+            with np.errstate(over="ignore", invalid="ignore"):
+                losses = chosen.value(path[:, 0], path[:, 1])
+            self.curves[name].set_data(np.arange(len(losses)), np.clip(losses, 1e-12, 1e12))
+            if name in self.problems:
+                finals[name] = "not running"
+            elif len(path) < self.num_steps + 1:
+                finals[name] = f"diverged at step {len(path) - 1}"
+            else:
+                finals[name] = f"loss {float(losses[-1]):.2g}"
+        self.report.set_text("\n".join([f"learning rate {lr:.3g}"] +
+                                        [f"{name:<8} {finals[name]}" for name in OPTIMIZERS]))
+        if self.problems:
+            raise OptimizerProblem(self.problems)
+
+    def render(self):
+        super().render()
+        if isinstance(self.error, OptimizerProblem):
+            self.status.value = self.error.html()
+
+
+class OptimizerProblem(Exception):
+    """One or more of the student's update functions is unfinished or failed."""
+
+    NAMES = {"SGD": "sgd_update", "momentum": "momentum_update", "RMSprop": "rmsprop_update", "Adam": "adam_update"}
+
+    def __init__(self, problems):
+        super().__init__(", ".join(self.NAMES[name] for name in problems))
+        self.problems = problems
+
+    def html(self):
+        """A status line naming each function that still needs work."""
+        if all(isinstance(error, NotImplementedError) for error in self.problems.values()):
+            names = ", ".join(f"<code>{self.NAMES[name]}</code>" for name in self.problems)
+            return f"<b>Implement {names} above, then re-run this cell to bring the plot to life.</b>"
+        return "<br>".join(f"<b><code>{self.NAMES[name]}</code></b> {problem(error)}"
+                           for name, error in self.problems.items())
+
+
+def optimizer_race(sgd_update, momentum_update, rmsprop_update, adam_update, num_steps=150, lr=0.1,
+                   surface="elongated bowl"):
+    """Race your four optimizers on one 2-D loss surface; sliders for lr, the betas and the start point."""
+    updates = {"sgd_update": sgd_update, "momentum_update": momentum_update,
+               "rmsprop_update": rmsprop_update, "adam_update": adam_update}
+    return OptimizerRace(updates, num_steps, lr, surface)
+
+
+# --- mini-batch noise ------------------------------------------------------------------------------
+def line_data(m=120, seed=0):
+    """A noisy line y = 2x - 1 + noise: the data for a two-parameter (w, b) regression."""
+    rng = np.random.default_rng(seed)
+    x = rng.uniform(-2, 2, size=m)
+    return x.reshape(-1, 1), 2.0 * x - 1.0 + rng.normal(scale=1.0, size=m)
+
+
+def line_gradient(X, y, params):
+    """Gradient of the mean of (w x + b - y)^2 / 2 over the rows of X, with respect to (w, b)."""
+    error = X[:, 0] * params[0] + params[1] - y
+    return np.array([np.mean(error * X[:, 0]), np.mean(error)])
+
+
+class BatchNoise(Blitted, LiveFigure):
+    """A batch-size slider: one epoch of mini-batch gradients around the full gradient, and the noisy path."""
+
+    def __init__(self, minibatches, X=None, y=None, batch_size=8, lr=0.1, num_epochs=3, point=(-0.5, 1.5)):
+        if X is None:
+            X, y = line_data()
+        self.X, self.y = np.asarray(X, dtype=float), np.asarray(y, dtype=float)
+        self.lr, self.num_epochs, self.point = lr, num_epochs, np.array(point, dtype=float)
+        self.full = line_gradient(self.X, self.y, self.point)
+        fig, (ax, path_ax) = plots.figure(ncols=2, figsize=(9.0, 3.6))
+        self.ax, self.path_ax = ax, path_ax
+        self.cloud = ax.scatter([], [], s=12, color=plots.BLUE, alpha=0.6, label="one mini-batch each")
+        ax.plot([self.full[0]], [self.full[1]], "*", color=plots.RED, ms=14, label="full-batch gradient", zorder=4)
+        ax.set_xlabel("gradient for $w$")
+        ax.set_ylabel("gradient for $b$")
+        spread = 3.5
+        ax.set_xlim(self.full[0] - spread, self.full[0] + spread)
+        ax.set_ylim(self.full[1] - spread, self.full[1] + spread)
+        ax.legend(loc="upper left", fontsize=8)
+        solution = np.linalg.lstsq(np.column_stack([self.X[:, 0], np.ones(len(self.y))]), self.y, rcond=None)[0]
+        gw, gb = np.meshgrid(np.linspace(-1, 4, 80), np.linspace(-3, 2.5, 80))
+        errors = self.X[:, 0, None, None] * gw + gb - self.y[:, None, None]
+        path_ax.contour(gw, gb, 0.5 * np.mean(errors ** 2, axis=0), levels=12, cmap="Greys_r", linewidths=0.7)
+        path_ax.plot(*solution, "*", color=plots.RED, ms=12, zorder=4)
+        (self.path,) = path_ax.plot([], [], "-o", ms=2, lw=1, color=plots.BLUE)
+        path_ax.set_xlabel("$w$")
+        path_ax.set_ylabel("$b$")
+        controls = {"batch_size": ipw.IntSlider(value=batch_size, min=1, max=len(self.y), description="batch size",
+                                                continuous_update=True, style={"description_width": "initial"})}
+        self.fig = fig
+        self.animate([self.cloud, self.path, ax.title, path_ax.title])
+        super().__init__(minibatches, controls, fig)
+
+    def redraw(self, batch_size):
+        batches = list(self.function(self.X, self.y, batch_size, 0))
+        grads = np.array([line_gradient(np.asarray(Xb, dtype=float), np.asarray(yb, dtype=float), self.point)
+                          for Xb, yb in batches]).reshape(-1, 2)
+        self.cloud.set_offsets(grads)
+        spread = float(np.sqrt(np.mean(np.sum((grads - self.full) ** 2, axis=1))))
+        self.ax.set_title(f"{len(batches)} steps per epoch; gradient noise (RMS) {spread:.2f}", fontsize=10)
+        params, path = np.zeros(2), [np.zeros(2)]
+        for epoch in range(self.num_epochs):
+            for Xb, yb in self.function(self.X, self.y, batch_size, epoch + 1):
+                params = params - self.lr * line_gradient(np.asarray(Xb, dtype=float), np.asarray(yb, dtype=float),
+                                                          params)
+                path.append(params)
+        path = np.array(path)
+        self.path.set_data(path[:, 0], path[:, 1])
+        self.path_ax.set_title(f"{self.num_epochs} epochs = {len(path) - 1} steps of size lr = {self.lr}",
+                               fontsize=10)
+
+
+def batch_noise(minibatches, batch_size=8):
+    """Drag the batch size and watch the mini-batch gradients (from your `minibatches`) spread and the path wobble."""
+    return BatchNoise(minibatches, batch_size=batch_size)
+
+
+# --- training curves on the digits -----------------------------------------------------------------
+LR_SCALES = {"learning rates × 0.1": 0.1, "learning rates × 1": 1.0, "learning rates × 10": 10.0}
+
+
+def train_curves(updates, minibatches, X, y, sizes, lrs, num_epochs=8, batch_size=32, seed=0, beta=0.9):
+    """Train the same small MLP with each optimizer; returns {name: (loss per epoch, final accuracy)}.
+
+    The forward and backward passes are the course's reference versions from lessons 03-05; only the
+    optimizers and the mini-batches come from the functions passed in.
+    """
+    steps = optimizer_steps(updates, lrs, beta=beta, rho=0.9)
+    results = {}
+    for name in OPTIMIZERS:
+        params = [array for layer in reference.init_params(sizes, seed=seed) for array in layer]
+        step, initial = steps[name]
+        state = [initial(p) for p in params]
+        losses, t = [], 0
+        with np.errstate(all="ignore"):
+            probs = reference.mlp_forward(X, pairs(params))[0]
+            losses.append(reference.categorical_cross_entropy(y, probs))
+            for epoch in range(num_epochs):
+                for Xb, yb in minibatches(X, y, batch_size, seed + epoch):
+                    probs, cache = reference.mlp_forward(Xb, pairs(params))
+                    grads = [g for layer in reference.mlp_backward(probs, yb, cache, pairs(params)) for g in layer]
+                    t += 1
+                    for i, (p, g) in enumerate(zip(params, grads)):
+                        params[i], state[i] = step(p, g, state[i], t)
+                probs = reference.mlp_forward(X, pairs(params))[0]
+                losses.append(reference.categorical_cross_entropy(y, probs))
+                if not math.isfinite(losses[-1]):
+                    break
+        accuracy = reference.accuracy(y, np.argmax(probs, axis=1))
+        results[name] = (np.array(losses), accuracy)
+    return results
+
+
+def pairs(flat):
+    """[W1, b1, W2, b2, ...] as [(W1, b1), (W2, b2), ...]."""
+    return list(zip(flat[0::2], flat[1::2]))
+
+
+class OptimizerCurves(LiveFigure):
+    """Training loss per epoch of the four optimizers on the same network; a dropdown scales every lr."""
+
+    def __init__(self, updates, minibatches, X, y, sizes, lrs, num_epochs=8, batch_size=32):
+        self.updates, self.minibatches = updates, minibatches
+        self.X, self.y, self.sizes, self.lrs = X, y, sizes, lrs
+        self.num_epochs, self.batch_size, self.cache = num_epochs, batch_size, {}
+        fig, ax = plots.figure(figsize=(6.0, 3.6))
+        self.ax = ax
+        self.curves = {name: ax.plot([], [], "-o", ms=3, color=COLORS[name], label=name)[0] for name in OPTIMIZERS}
+        ax.set_xlim(0, num_epochs)
+        ax.set_ylim(0, 2.6)
+        ax.set_xlabel("epoch")
+        ax.set_ylabel("training loss (cross-entropy)")
+        self.legend = ax.legend(loc="upper right", fontsize=8)
+        controls = {"scale": ipw.Dropdown(options=list(LR_SCALES), value="learning rates × 1",
+                                          description="", layout=ipw.Layout(width="200px"))}
+        super().__init__(updates["adam_update"], controls, fig)
+
+    def results(self, scale):
+        """Curves for one learning-rate scale, trained on first use and kept."""
+        if scale not in self.cache:
+            lrs = {name: lr * LR_SCALES[scale] for name, lr in self.lrs.items()}
+            self.cache[scale] = train_curves(self.updates, self.minibatches, self.X, self.y, self.sizes, lrs,
+                                             self.num_epochs, self.batch_size)
+        return self.cache[scale]
+
+    def redraw(self, scale):
+        try:
+            results = self.results(scale)
+        except Exception:
+            for curve in self.curves.values():
+                curve.set_data([], [])
+            raise
+        for text, name in zip(self.legend.get_texts(), OPTIMIZERS):
+            losses, accuracy = results[name]
+            self.curves[name].set_data(np.arange(len(losses)), np.clip(losses, 0, 10))
+            lr = self.lrs[name] * LR_SCALES[scale]
+            verdict = f"accuracy {accuracy:.0%}" if math.isfinite(losses[-1]) else "diverged"
+            text.set_text(f"{name} (lr {lr:.3g}): {verdict}")
+        self.ax.set_title(f"{self.sizes} network, batch size {self.batch_size}", fontsize=10)
+
+    def render(self):
+        super().render()
+        if isinstance(self.error, NotImplementedError):
+            self.status.value = ("<b>Implement <code>sgd_update</code>, <code>momentum_update</code>, "
+                                 "<code>rmsprop_update</code>, <code>adam_update</code> and <code>minibatches</code> "
+                                 "above, then re-run this cell to train.</b>")
+
+
+def optimizer_curves(sgd_update, momentum_update, rmsprop_update, adam_update, minibatches, X, y, sizes, lrs,
+                     num_epochs=8, batch_size=32):
+    """Loss curves of the same network trained with each of your four optimizers and your `minibatches`."""
+    updates = {"sgd_update": sgd_update, "momentum_update": momentum_update,
+               "rmsprop_update": rmsprop_update, "adam_update": adam_update}
+    return OptimizerCurves(updates, minibatches, X, y, sizes, lrs, num_epochs, batch_size)

@@ -1,0 +1,214 @@
+"""Lesson 05 widgets driven without a browser (Agg): the playground and the weight nudge.
+
+Built with the solution notebook's functions and with stubs; checks that artists change, that the
+status line is friendly for an unfinished exercise, and measures kernel-side update times.
+"""
+import time
+
+import matplotlib
+
+matplotlib.use("Agg")
+
+import numpy as np
+import pytest
+
+from nncourse import backprop_widgets as bw
+from nncourse import data, widgets
+from nncourse import reference as ref
+from tests.validity import Exercises
+
+ex = Exercises("05_backprop")
+
+
+@pytest.fixture(scope="module")
+def lesson():
+    return ex.context("q1")
+
+
+@pytest.fixture(autouse=True)
+def close_figures():
+    """Every widget opens a figure; close them so a long run never hits matplotlib's open-figure warning."""
+    yield
+    import matplotlib.pyplot as plt
+    plt.close("all")
+
+
+def unfinished(*args, **kwargs):
+    raise NotImplementedError()
+
+
+def p95(seconds):
+    return float(np.percentile(np.asarray(seconds) * 1e3, 95))
+
+
+# --- data ---------------------------------------------------------------------------------------
+def test_playground_data_are_small_labelled_and_offline():
+    sets = bw.playground_data(n=120)
+    assert set(sets) == {"moons", "circles", "XOR"}
+    for X, y, X_test, y_test in sets.values():
+        assert X.shape == X_test.shape == (120, 2) and set(np.unique(y)) == {0, 1}
+        assert not np.array_equal(X, X_test), "the held-out set must differ from the training set"
+    X, y = bw.xor_cloud(400, noise=0.0)
+    assert np.array_equal(y, (np.sign(X[:, 0]) != np.sign(X[:, 1])).astype(int))
+
+
+# --- playground ---------------------------------------------------------------------------------
+def test_playground_trains_with_the_students_train_step(lesson):
+    calls = []
+
+    def counted(*args):
+        calls.append(1)
+        return lesson["train_step"](*args)
+
+    counted.__name__ = "train_step"
+    widget = bw.Playground(counted, lr=0.5, hidden=8, activation="tanh")
+    assert widget.status.value == "" and widget.error is None
+    region_before = np.array(widget.region.get_array())
+    widget.update(num_epochs=100)
+    assert len(calls) == 1 + 100, "one lr-0 call for the start loss, then one call per epoch"
+    assert not np.allclose(region_before, widget.region.get_array()), "the decision region did not move"
+    xs, losses = widget.curve.get_data()
+    assert len(xs) == 101 and losses[-1] < losses[0], "the loss curve should cover epochs 0..100 and fall"
+    assert widget.progress.value == 100
+    assert "held-out" in widget.ax.get_title()
+
+
+def test_playground_rewinds_from_snapshots_and_restarts_on_new_settings(lesson):
+    widget = bw.Playground(lesson["train_step"], lr=0.5, hidden=6)
+    widget.update(num_epochs=75)
+    losses_75 = np.array(widget.losses)
+    widget.update(num_epochs=25)
+    assert len(widget.losses) == 26
+    np.testing.assert_allclose(widget.losses[:25], losses_75[:25])
+    widget.update(num_epochs=75)
+    np.testing.assert_allclose(widget.losses, losses_75, rtol=1e-12, err_msg="retraining from a snapshot must give the same run")
+    widget.update(hidden=12)
+    assert widget.key[2] == 12 and len(widget.losses) == 76
+    assert widget.params[0][0].shape == (2, 12)
+    widget.update(dataset="circles", num_epochs=0)
+    assert len(widget.losses) == 1
+    offsets = widget.points[0].get_offsets()
+    X, y = widget.datasets["circles"][:2]
+    np.testing.assert_allclose(offsets, X[y == 0])
+
+
+def test_playground_matches_the_reference_run(lesson):
+    """What the widget shows after N epochs is exactly N steps of gradient descent."""
+    widget = bw.Playground(lesson["train_step"], lr=0.3, hidden=5, activation="sigmoid")
+    widget.update(num_epochs=50)
+    X, y = widget.datasets["moons"][:2]
+    params = ref.init_params([2, 5, 2], seed=0)
+    for _ in range(50):
+        params, _ = ref.train_step(X, y, params, 0.3, "sigmoid")
+    for (W, b), (rW, rb) in zip(widget.params, params):
+        np.testing.assert_allclose(W, rW, rtol=1e-10)
+        np.testing.assert_allclose(b, rb, rtol=1e-10)
+
+
+def test_playground_explains_an_unfinished_or_broken_train_step():
+    unfinished.__name__ = "train_step"
+    widget = bw.Playground(unfinished)
+    assert isinstance(widget.error, NotImplementedError)
+    assert "Implement <code>train_step</code> above" in widget.status.value
+    widget.update(num_epochs=50)  # still friendly, no exception escapes
+    assert "Implement" in widget.status.value
+
+    def broken(X, y, params, lr, activation="relu"):
+        return params  # forgot to return the loss
+    broken.__name__ = "train_step"
+    widget = bw.Playground(broken)
+    assert "raised ValueError" in widget.status.value or "raised TypeError" in widget.status.value
+
+
+def test_playground_reports_a_diverging_run(lesson):
+    def exploding(X, y, params, lr, activation="relu"):
+        return [(W * 1e200, b) for W, b in params], np.inf
+    exploding.__name__ = "train_step"
+    widget = bw.Playground(exploding)
+    widget.update(num_epochs=25)
+    assert "blew up" in widget.ax.get_title() and widget.status.value == ""
+
+
+def test_facade_exports_the_builders(lesson):
+    assert isinstance(widgets.playground(lesson["train_step"]), bw.Playground)
+    X, y = data.moons(50, seed=1)
+    assert isinstance(widgets.weight_nudge(lesson["mlp_backward"], X, y, ref.init_params([2, 3, 2])), bw.WeightNudge)
+
+
+# --- weight nudge -------------------------------------------------------------------------------
+def nudge(function):
+    X, y = data.moons(100, seed=3)
+    weights = {"W1[0, 0]": (0, 0, 0), "W2[2, 1]": (1, 2, 1)}
+    return bw.WeightNudge(function, X, y, ref.init_params([2, 6, 2], seed=4), "tanh", weights)
+
+
+def test_weight_nudge_prediction_is_the_tangent_of_the_true_curve(lesson):
+    widget = nudge(lesson["mlp_backward"])
+    assert widget.status.value == ""
+    for name in widget.weights:
+        widget.update(weight=name, delta=0.02)
+        true_change, predicted = widget.marks.get_ydata()
+        assert predicted != 0
+        assert abs(true_change - predicted) < 0.02 * abs(predicted), "near 0 the gradient must predict the change"
+        widget.update(delta=0.0)
+        assert widget.marks.get_ydata() == pytest.approx([0.0, 0.0], abs=1e-15)
+    widget.update(weight="W1[0, 0]", delta=1.5)
+    marks_far = widget.marks.get_ydata()
+    assert marks_far[0] != pytest.approx(marks_far[1], rel=1e-3), "far from 0 the loss bends away from the line"
+    widget.update(weight="W2[2, 1]")
+    assert not np.allclose(widget.actual.get_ydata(), widget.actual_curves["W1[0, 0]"]), "switching weight redraws the curve"
+
+
+def test_weight_nudge_shows_a_wrong_gradient(lesson):
+    def doubled(*args):
+        return [(2 * dW, db) for dW, db in lesson["mlp_backward"](*args)]
+    widget = nudge(doubled)
+    widget.update(delta=0.02)
+    true_change, predicted = widget.marks.get_ydata()
+    assert predicted == pytest.approx(2 * true_change, rel=0.05)
+
+
+def test_weight_nudge_explains_an_unfinished_mlp_backward():
+    unfinished.__name__ = "mlp_backward"
+    widget = nudge(unfinished)
+    assert "Implement <code>mlp_backward</code> above" in widget.status.value
+    widget.update(delta=0.3)
+    assert "Implement" in widget.status.value
+
+
+# --- timing -------------------------------------------------------------------------------------
+def timed_updates(widget, name, values):
+    """Seconds per update(name=value); on Agg, update's draw_idle renders synchronously, so the draw is included."""
+    widget.fig.canvas.draw()
+    times = []
+    for value in values:
+        start = time.perf_counter()
+        widget.update(**{name: value})
+        times.append(time.perf_counter() - start)
+    return times
+
+
+def test_update_times(lesson, capsys):
+    """Kernel-side p95 incl. the Agg draw, against lesson 01's NeuronExplorer measured in the same run.
+
+    Target on an idle 2-core laptop: <= 20 ms per slider move. Absolute times swing with machine load,
+    so the assertion compares with the baseline widget instead of a fixed number of milliseconds.
+    """
+    from nncourse.neuron_widgets import NeuronExplorer
+
+    X, y = data.logic_gate("and")
+    baseline = p95(timed_updates(NeuronExplorer(lambda X, w, b: (X @ w + b >= 0).astype(float), X, y),
+                                 "b", np.linspace(-2, 2, 41)))
+    nudge_p95 = p95(timed_updates(nudge(lesson["mlp_backward"]), "delta", [float(d) for d in np.linspace(-2, 2, 41)]))
+    playground = bw.Playground(lesson["train_step"], lr=0.5, hidden=8)
+    tick_p95 = p95(timed_updates(playground, "num_epochs", range(25, 501, 25)))  # one Play tick = 25 epochs
+    start = time.perf_counter()
+    playground.update(hidden=9)
+    playground.update(num_epochs=1000)
+    full = time.perf_counter() - start
+    with capsys.disabled():
+        print(f"\n[05_backprop] p95 ms: lesson-01 explorer (baseline) {baseline:.1f}; weight nudge {nudge_p95:.1f} "
+              f"({nudge_p95 / baseline:.2f}x); playground tick of 25 epochs {tick_p95:.1f} ({tick_p95 / baseline:.2f}x); "
+              f"restart + 1000 epochs {full * 1e3:.0f} ms = {1000 / full:.0f} epochs/s")
+    assert nudge_p95 < 1.5 * baseline, "a weight-nudge slider move should cost no more than lesson 01's explorer"
+    assert tick_p95 < 3 * baseline, "a playground tick (25 epochs + redraw) should stay within 3x a plain slider move"
