@@ -1,7 +1,6 @@
 """Lesson 03 grading validity: stubs fail, solutions pass, typical mistakes are caught, other correct answers pass."""
 
 import numpy as np
-import pytest
 
 from nncourse import reference
 from tests.validity import Exercises
@@ -266,19 +265,10 @@ ex.right("xor_params", "larger weights")(xor_net([[3, 3], [3, 3]], [-1.5, -4.5],
 
 
 # --- knowledge check ------------------------------------------------------------------------------
-for _question, _right in (("q1", "b"), ("q2", "c"), ("q3", "b"), ("q4", "a"), ("q5", "b")):
-    for _wrong in sorted(set("abcd") - {_right}):
-        ex.wrong(_question, f"answer {_wrong}")({_question: _wrong})
-    ex.right(_question, "upper case with spaces")({_question: f" {_right.upper()} "})
+ex.multiple_choice({"q1": "b", "q2": "c", "q3": "b", "q4": "a", "q5": "b"})
 
 
-@pytest.mark.parametrize("exercise, kind, label", ex.cases())
-def test_grading(exercise, kind, label):
-    ex.check(exercise, kind, label)
-
-
-def test_every_exercise_has_enough_variants():
-    assert ex.missing_variants() == {}, "exercise: (wrong, right) variant counts below the minimum"
+test_grading, test_every_exercise_has_enough_variants = ex.pytest_functions()
 
 
 def test_lesson_has_the_promised_exercises():

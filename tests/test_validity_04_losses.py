@@ -1,8 +1,6 @@
 """Lesson 04 grading validity: stubs fail, solutions pass, typical mistakes are caught, other correct answers pass."""
 
-import matplotlib.pyplot as plt
 import numpy as np
-import pytest
 
 from tests.validity import Exercises
 
@@ -222,26 +220,10 @@ def accuracy(y, y_hat):
     return correct / len(y)
 
 # --- knowledge check ----------------------------------------------------------------------------
-for _question, _right in (("q1", "c"), ("q2", "b"), ("q3", "d"), ("q4", "a"), ("q5", "c")):
-    for _wrong in sorted(set("abcd") - {_right}):
-        ex.wrong(_question, f"answer {_wrong}")({_question: _wrong})
-    ex.right(_question, "upper case with spaces")({_question: f" {_right.upper()} "})
+ex.multiple_choice({"q1": "c", "q2": "b", "q3": "d", "q4": "a", "q5": "c"})
 
 
-@pytest.fixture(autouse=True)
-def close_figures():
-    """The lesson's widget cells run while contexts are built; do not let their figures pile up."""
-    yield
-    plt.close("all")
-
-
-@pytest.mark.parametrize("exercise, kind, label", ex.cases())
-def test_grading(exercise, kind, label):
-    ex.check(exercise, kind, label)
-
-
-def test_every_exercise_has_enough_variants():
-    assert ex.missing_variants() == {}, "exercise: (wrong, right) variant counts below the minimum"
+test_grading, test_every_exercise_has_enough_variants = ex.pytest_functions()
 
 
 def test_lesson_has_the_promised_exercises():

@@ -1,7 +1,6 @@
 """Lesson 05 grading validity: stubs fail, solutions pass, typical backprop mistakes are caught, other correct answers pass."""
 
 import numpy as np
-import pytest
 
 from nncourse import data
 from nncourse import reference as ref
@@ -404,19 +403,10 @@ ex.right("moons_params", "two tanh hidden layers")({"moons_params": fitted([2, 1
 
 
 # --- knowledge check ----------------------------------------------------------------------------
-for _question, _right in (("q1", "b"), ("q2", "c"), ("q3", "a"), ("q4", "d")):
-    for _wrong in sorted(set("abcd") - {_right}):
-        ex.wrong(_question, f"answer {_wrong}")({_question: _wrong})
-    ex.right(_question, "upper case with spaces")({_question: f" {_right.upper()} "})
+ex.multiple_choice({"q1": "b", "q2": "c", "q3": "a", "q4": "d"})
 
 
-@pytest.mark.parametrize("exercise, kind, label", ex.cases())
-def test_grading(exercise, kind, label):
-    ex.check(exercise, kind, label)
-
-
-def test_every_exercise_has_enough_variants():
-    assert ex.missing_variants() == {}, "exercise: (wrong, right) variant counts below the minimum"
+test_grading, test_every_exercise_has_enough_variants = ex.pytest_functions()
 
 
 def test_lesson_has_the_promised_exercises():

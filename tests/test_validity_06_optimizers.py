@@ -1,7 +1,6 @@
 """Lesson 06 grading validity: stubs fail, solutions pass, typical optimizer mistakes are caught, other correct answers pass."""
 
 import numpy as np
-import pytest
 
 from tests.validity import Exercises
 
@@ -200,19 +199,10 @@ def minibatches(X, y, batch_size, seed=0):
 
 # --- knowledge check --------------------------------------------------------------------------
 ANSWERS = (("q1", "d"), ("q2", "b"), ("q3", "b"), ("q4", "a"), ("q5", "c"))
-for _question, _right in ANSWERS:
-    for _wrong in sorted(set("abcd") - {_right}):
-        ex.wrong(_question, f"answer {_wrong}")({_question: _wrong})
-    ex.right(_question, "upper case with spaces")({_question: f" {_right.upper()} "})
+ex.multiple_choice(dict(ANSWERS))
 
 
-@pytest.mark.parametrize("exercise, kind, label", ex.cases())
-def test_grading(exercise, kind, label):
-    ex.check(exercise, kind, label)
-
-
-def test_every_exercise_has_enough_variants():
-    assert ex.missing_variants() == {}, "exercise: (wrong, right) variant counts below the minimum"
+test_grading, test_every_exercise_has_enough_variants = ex.pytest_functions()
 
 
 def test_lesson_has_the_promised_exercises():

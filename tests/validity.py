@@ -10,6 +10,7 @@ import warnings
 from functools import cached_property
 from pathlib import Path
 
+import matplotlib.pyplot as plt
 import nbformat
 import pytest
 
@@ -94,6 +95,7 @@ class Exercises:
                 if cell.cell_type == "code" and not is_test(cell):
                     exec(compile(plain_python(cell.source), f"<{self.lesson} cell>", "exec"), namespace)
             self.contexts[stop] = namespace
+            plt.close("all")  # figures made by widget cells are not needed to grade
         return dict(self.contexts[stop])
 
     def outcome(self, exercise, variant):

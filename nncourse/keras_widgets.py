@@ -1,0 +1,104 @@
+"""Lesson 07 widget: the NumPy network and its Keras twin retrained side by side as the controls move.
+
+Keras is imported only when a widget is built, so `import nncourse.widgets` stays fast without it.
+"""
+import time
+
+import ipywidgets as ipw
+import numpy as np
+
+from nncourse import plots, reference
+from nncourse.live import LiveFigure, slider
+
+
+class KerasRace(LiveFigure):
+    """Learning-rate slider and hidden-units menu: brief training of both twins, curves overlaid."""
+
+    def __init__(self, build_model, transfer_weights, compile_model, X, y, setup, hidden=(16, 32, 64),
+                 num_epochs=5, batch_size=32, lr=None, seed=0, activation="relu"):
+        from nncourse import keras_tools  # imports Keras (JAX backend)
+
+        self.tools = keras_tools
+        self.build_model, self.transfer_weights, self.compile_model = build_model, transfer_weights, compile_model
+        self.X, self.y = np.asarray(X, dtype=float), np.asarray(y)
+        self.setup, self.num_epochs, self.batch_size = dict(setup), num_epochs, batch_size
+        self.seed, self.activation = seed, activation
+        self.num_classes = int(self.y.max()) + 1
+        self.models, self.stage, self.timings = {}, build_model, {}
+        fig, (self.loss_ax, self.acc_ax) = plots.figure(ncols=2, figsize=(8.0, 3.2))
+        self.lines = {}
+        for name, colour, style, label in (("numpy", plots.BLUE, "-", "NumPy"), ("keras", plots.ORANGE, "--", "Keras")):
+            (loss_line,) = self.loss_ax.plot([], [], style, color=colour, marker="o", ms=3, label=label)
+            (acc_line,) = self.acc_ax.plot([], [], style, color=colour, marker="o", ms=3, label=label)
+            self.lines[name] = (loss_line, acc_line)
+        for ax, ylabel in ((self.loss_ax, "training loss"), (self.acc_ax, "training accuracy")):
+            ax.set_xlabel("epoch")
+            ax.set_ylabel(ylabel)
+            ax.set_xlim(0.5, num_epochs + 0.5)
+        self.acc_ax.set_ylim(0, 1.02)
+        self.loss_ax.legend(fontsize=8)
+        controls = {"lr": slider("learning rate", lr or setup["lr"], -3, 0, step=0.1, log=True),
+                    "hidden": ipw.Dropdown(options=list(hidden), value=hidden[len(hidden) // 2],
+                                           description="hidden units", style={"description_width": "initial"},
+                                           layout=ipw.Layout(width="190px"))}
+        controls["lr"].continuous_update = False  # each change trains two networks: run once on release
+        super().__init__(build_model, controls, fig)
+        fig.draw_without_rendering()  # lay the figure out once, then keep that layout: redraws get cheaper
+        fig.set_layout_engine("none")
+
+    def keras_model(self, sizes, params, lr):
+        """The compiled Keras twin for these sizes (built once per size), reset to params and a fresh optimizer."""
+        key = tuple(sizes)
+        if key not in self.models:
+            self.stage = self.build_model
+            model = self.build_model(sizes, self.activation)
+            self.stage = self.transfer_weights
+            model = self.transfer_weights(model, params)
+            self.stage = self.compile_model
+            self.models[key] = self.compile_model(model, {**self.setup, "lr": lr})
+        model = self.models[key]
+        self.stage = self.transfer_weights
+        self.transfer_weights(model, params)
+        optimizer = model.optimizer
+        for variable in optimizer.variables:  # forget the velocity/moments and the step count of the last run
+            variable.assign(np.zeros(variable.shape, dtype=variable.dtype))
+        optimizer.learning_rate = lr
+        return model
+
+    def redraw(self, lr, hidden):
+        sizes = [self.X.shape[1], int(hidden), self.num_classes]
+        params = reference.init_params(sizes, seed=self.seed)
+        model = self.keras_model(sizes, params, lr)
+        started = time.perf_counter()
+        numpy_history = self.tools.train_numpy(params, self.X, self.y, {**self.setup, "lr": lr}, self.num_epochs,
+                                               self.batch_size, self.seed, self.activation)
+        middle = time.perf_counter()
+        keras_history = self.tools.train_keras(model, self.X.astype(model.trainable_variables[0].dtype), self.y,
+                                               self.num_epochs, self.batch_size)
+        self.timings = {"numpy": middle - started, "keras": time.perf_counter() - middle}
+        top = 0.0
+        for name, history in (("numpy", numpy_history), ("keras", keras_history)):
+            epochs = np.arange(1, len(history["loss"]) + 1)
+            loss = np.nan_to_num(np.asarray(history["loss"], dtype=float), nan=10.0, posinf=10.0)
+            self.lines[name][0].set_data(epochs, loss)
+            self.lines[name][1].set_data(epochs, history["accuracy"])
+            top = max(top, float(np.max(loss)))
+        self.loss_ax.set_ylim(0, min(top, 10.0) * 1.05 + 1e-3)
+        self.loss_ax.set_title(f"lr {lr:.3g}, {hidden} hidden units", fontsize=9)
+        self.acc_ax.set_title(f"{self.num_epochs} epochs: NumPy {self.timings['numpy'] * 1000:.0f} ms, "
+                              f"Keras {self.timings['keras'] * 1000:.0f} ms", fontsize=9)
+
+    def render(self):
+        """As LiveFigure.render, but name the student's function that is still unfinished."""
+        self.stage = self.build_model
+        super().render()
+        if isinstance(self.error, NotImplementedError):
+            name = getattr(self.stage, "__name__", "the function")
+            self.status.value = (f"<b>Implement <code>{name}</code> above, then re-run this cell "
+                                 "to bring the plot to life.</b>")
+
+
+def keras_race(build_model, transfer_weights, compile_model, X, y, setup, num_epochs=5, batch_size=32):
+    """Retrain the NumPy network and your Keras twin briefly whenever the learning rate or width changes."""
+    return KerasRace(build_model, transfer_weights, compile_model, X, y, setup, num_epochs=num_epochs,
+                     batch_size=batch_size)
