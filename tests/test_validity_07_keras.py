@@ -1,7 +1,7 @@
 """Lesson 07 grading validity: stubs fail, solutions pass, typical Keras mistakes are caught, other correct answers pass.
 
-The Keras exercises' tests build their own tiny models, so the context of an exercise is only the setup
-cell and the solution cells before it (the parity table and the training runs are skipped): fast.
+The Keras exercises' tests build their own tiny models, so each exercise's context runs only the setup
+cell and earlier answers (the parity table and the training runs are skipped): fast.
 """
 import os
 
@@ -11,26 +11,11 @@ os.environ.setdefault("JAX_ENABLE_X64", "1")
 
 import keras  # noqa: E402
 import numpy as np  # noqa: E402
-import pytest  # noqa: E402
 
-from tests.validity import Exercises, is_solution, is_test, plain_python  # noqa: E402
-
-
-class LightExercises(Exercises):
-    """Exercises whose context runs only the setup cell and earlier solution cells (no training, no widgets)."""
-
-    def context(self, exercise):
-        stop = self.index(exercise)
-        if stop not in self.contexts:
-            namespace = {"__name__": "__lesson__"}
-            code = [cell for cell in self.solution.cells[:stop] if cell.cell_type == "code" and not is_test(cell)]
-            for cell in code[:1] + [cell for cell in code[1:] if is_solution(cell)]:
-                exec(compile(plain_python(cell.source), f"<{self.lesson} cell>", "exec"), namespace)
-            self.contexts[stop] = namespace
-        return dict(self.contexts[stop])
+from tests.validity import Exercises, is_solution  # noqa: E402
 
 
-ex = LightExercises("07_keras")
+ex = Exercises("07_keras", solutions_only=True)  # skip the parity table and training runs
 Dense, Input, Sequential = keras.layers.Dense, keras.Input, keras.Sequential
 
 
@@ -336,19 +321,9 @@ def evaluate_model(model, X, y):
 
 # --- knowledge check --------------------------------------------------------------------------------
 ANSWERS = {"q1": "b", "q2": "c", "q3": "a", "q4": "d", "q5": "b", "q6": "a", "q7": "c", "q8": "d"}
-for _question, _right in ANSWERS.items():
-    for _wrong in sorted(set("abcd") - {_right}):
-        ex.wrong(_question, f"answer {_wrong}")({_question: _wrong})
-    ex.right(_question, "upper case with spaces")({_question: f" {_right.upper()} "})
+ex.multiple_choice(ANSWERS)
 
-
-@pytest.mark.parametrize("exercise, kind, label", ex.cases())
-def test_grading(exercise, kind, label):
-    ex.check(exercise, kind, label)
-
-
-def test_every_exercise_has_enough_variants():
-    assert ex.missing_variants() == {}, "exercise: (wrong, right) variant counts below the minimum"
+test_grading, test_every_exercise_has_enough_variants = ex.pytest_functions()
 
 
 def test_lesson_has_the_promised_exercises():
@@ -358,7 +333,6 @@ def test_lesson_has_the_promised_exercises():
 
 def test_knowledge_check_answers_match_the_solution():
     for question, right in ANSWERS.items():
-        assert ex.context(f"test_{question}" if False else question) is not None
         namespace = ex.context(question)
         exec(next(c.source for c in ex.solution.cells if is_solution(c) and c.metadata["nbgrader"]["grade_id"] == question),
              namespace)

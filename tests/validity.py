@@ -41,8 +41,9 @@ def plain_python(source):
 class Exercises:
     """The graded exercises of one lesson plus the wrong and right variants registered for them."""
 
-    def __init__(self, lesson):
+    def __init__(self, lesson, solutions_only=False):
         self.lesson = lesson
+        self.solutions_only = solutions_only  # contexts skip demos and widgets: only setup and answers run
         self.variants = {}  # (grade_id, kind) -> {label: variant}
         self.contexts = {}  # solution-cell position -> namespace before it
 
@@ -91,12 +92,19 @@ class Exercises:
         if stop not in self.contexts:
             start = max((p for p in self.contexts if p < stop), default=0)
             namespace = dict(self.contexts.get(start, {"__name__": "__lesson__"}))
-            for cell in self.solution.cells[start:stop]:
-                if cell.cell_type == "code" and not is_test(cell):
+            for position, cell in enumerate(self.solution.cells[start:stop], start):
+                if self.runs_in_context(position, cell):
                     exec(compile(plain_python(cell.source), f"<{self.lesson} cell>", "exec"), namespace)
             self.contexts[stop] = namespace
             plt.close("all")  # figures made by widget cells are not needed to grade
         return dict(self.contexts[stop])
+
+    def runs_in_context(self, position, cell):
+        """Whether a cell before an exercise runs to build its context."""
+        if cell.cell_type != "code" or is_test(cell):
+            return False
+        first_code = next(i for i, c in enumerate(self.solution.cells) if c.cell_type == "code")
+        return not self.solutions_only or position == first_code or is_solution(cell)
 
     def outcome(self, exercise, variant):
         """Run the exercise cell (or install the variant), then its tests; return the exception or None."""
