@@ -20,15 +20,12 @@ class Missing:
         self.__name__ = ", ".join(names)
 
 
-def freeze_layout(fig):
-    """Lay the figure out once, then keep that layout: re-running constrained layout on every redraw
-    costs more than drawing the artists themselves."""
+def fewer_ticks(fig):
+    """At most five ticks per linear axis: tick labels are the slowest thing Agg draws."""
     for ax in fig.axes:  # fewer tick labels: text is the slowest thing Agg draws
         for axis in (ax.xaxis, ax.yaxis):
             if axis.get_scale() == "linear" and not axis.get_major_formatter().__class__.__name__.startswith("Str"):
                 axis.set_major_locator(MaxNLocator(5))
-    fig.canvas.draw()
-    fig.set_layout_engine("none")
 
 
 def evaluate(function, *args):
@@ -110,7 +107,7 @@ class ActivationExplorer(Several):
         self.note = dax.text(0.02, 0.96, "", transform=dax.transAxes, va="top", fontsize=8)
         controls = {"w": slider("weight $w$", w, -3, 3), "b": slider("bias $b$", b, -4, 4)}
         super().__init__(functions, controls, fig)
-        freeze_layout(fig)
+        fewer_ticks(fig)
 
     def redraw(self, w, b):
         z = w * self.x + b
@@ -155,7 +152,7 @@ class SoftmaxExplorer(LiveFigure):
         controls["temperature"] = slider("temperature $T$", temperature, -1, 1, step=0.02, log=True)
         controls["offset"] = slider("add to every logit", 0.0, 0, 1000, step=10)
         super().__init__(softmax, controls, fig)
-        freeze_layout(fig)
+        fewer_ticks(fig)
 
     def redraw(self, temperature, offset, **logits):
         z = np.array([logits[f"z{i}"] for i in range(self.k)]) / temperature
@@ -210,7 +207,7 @@ class GradientDepth(Several):
                                            continuous_update=True),
                     "w": slider("weight $w$", w, 0.25, 4, step=0.05), "x": slider("input $x$", x, 0.1, 3)}
         super().__init__(functions, controls, fig)
-        freeze_layout(fig)
+        fewer_ticks(fig)
 
     def redraw(self, depth, w, x):
         layers = np.arange(1, depth + 1)
@@ -268,7 +265,7 @@ class SaturationTrainer(Several):
         controls = {"lr": slider("learning rate", lr, -2, 0.3, step=0.05, log=True),
                     "start": slider("starting $w = b$", start, -3, 3)}
         super().__init__(functions, controls, fig)
-        freeze_layout(fig)
+        fewer_ticks(fig)
 
     def redraw(self, lr, start):
         steps, finals = np.arange(self.num_epochs), []

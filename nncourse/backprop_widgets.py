@@ -19,14 +19,6 @@ PROBABILITY_CMAP = LinearSegmentedColormap.from_list("class_probability", ["#9cc
 GRID_STEPS = 50
 
 
-def freeze_layout(fig):
-    """Run the constrained layout once, then keep those positions: later draws skip the layout pass."""
-    engine = fig.get_layout_engine()
-    if engine is not None:
-        engine.execute(fig)
-        fig.set_layout_engine("none")
-
-
 def xor_cloud(n=200, noise=0.35, seed=0):
     """Points around the four corners (+-1, +-1); class 1 where the signs of x1 and x2 differ (XOR)."""
     rng = np.random.default_rng(seed)
@@ -86,7 +78,6 @@ class Playground(LiveFigure):
         self.play = ipw.Play(value=0, min=0, max=max_epochs, step=epoch_step, interval=120, description="train")
         ipw.jslink((self.play, "value"), (controls["num_epochs"], "value"))
         self.show_dataset(next(iter(self.datasets)))
-        freeze_layout(fig)
         super().__init__(train_step, controls, fig)
 
     def show_dataset(self, name):
@@ -196,7 +187,6 @@ class WeightNudge(LiveFigure):
                                            layout=ipw.Layout(width="170px")),
                     "delta": slider(r"$\delta$", 0.0, -span, span, step=0.02)}
         ax.set_title("\n", fontsize=10)  # reserve room for the two-line title before the layout is frozen
-        freeze_layout(fig)
         super().__init__(mlp_backward, controls, fig)
 
     def loss(self, params):

@@ -13,15 +13,6 @@ from nncourse.live import LiveFigure, slider
 HIDDEN = {"relu": reference.relu, "tanh": reference.tanh, "sigmoid": reference.sigmoid}
 
 
-def freeze_layout(fig):
-    """Run the constrained layout once, then keep it: re-solving it on every redraw costs more than the plot."""
-    engine = fig.get_layout_engine()
-    if engine is not None:
-        engine.execute(fig)
-        fig.set_layout_engine("none")
-    return fig
-
-
 class ManyFunctionsFigure(LiveFigure):
     """A LiveFigure driven by several student functions: the status line names the one that failed."""
 
@@ -82,7 +73,7 @@ class XorExplorer(LiveFigure):
         self.labels = [ax.annotate("", xy, xytext=(6, 6), textcoords="offset points", fontsize=9) for xy in self.X]
         self.title = ax.set_title("", fontsize=10)
         controls = {name: slider(label, value, -3, 3, step=0.1) for (name, label), value in zip(XOR_CONTROLS, start)}
-        super().__init__(dense_forward, controls, freeze_layout(fig))
+        super().__init__(dense_forward, controls, fig)
 
     def redraw(self, w11, w21, b1, w12, w22, b2, v1, v2, c):
         W1, hidden_b = np.array([[w11, w12], [w21, w22]]), np.array([b1, b2])
@@ -155,7 +146,7 @@ class InitExplorer(ManyFunctionsFigure):
                                    layout=ipw.Layout(width="150px")),
             "gain": slider("weights x", 1.0, -1.5, 1.0, step=0.05, log=True),
         }
-        super().__init__([init_params, dense_forward], controls, freeze_layout(fig))
+        super().__init__([init_params, dense_forward], controls, fig)
 
     def show_range(self, activation):
         """Relabel the histogram x axis for this activation's value range (only when it changes)."""
@@ -224,7 +215,7 @@ class DigitsExplorer(ManyFunctionsFigure):
             "index": ipw.IntSlider(value=0, min=0, max=held_out - 1, description="held-out example",
                                    continuous_update=True, style={"description_width": "initial"}),
         }
-        super().__init__([init_params, mlp_forward, predict], controls, freeze_layout(fig))
+        super().__init__([init_params, mlp_forward, predict], controls, fig)
 
     def network(self, weights):
         """The params for this choice of weights and their held-out predictions, built once and cached."""

@@ -43,8 +43,6 @@ class KerasRace(LiveFigure):
                                            layout=ipw.Layout(width="190px"))}
         controls["lr"].continuous_update = False  # each change trains two networks: run once on release
         super().__init__(build_model, controls, fig)
-        fig.draw_without_rendering()  # lay the figure out once, then keep that layout: redraws get cheaper
-        fig.set_layout_engine("none")
 
     def keras_model(self, sizes, params, lr):
         """The compiled Keras twin for these sizes (built once per size), reset to params and a fresh optimizer."""

@@ -36,22 +36,6 @@ def mse_surface(mse, x, y, steps=SURFACE_STEPS):
     return W, B, L
 
 
-def freeze_layout(fig):
-    """Keep the positions of the first layout: later draws skip the costly constrained-layout pass.
-
-    The freeze happens after the first draw, whenever the backend makes it (ipympl draws
-    asynchronously), so building the widget does not draw anything itself.
-    """
-    for ax in fig.axes:
-        ax.set_title(ax.get_title() or " ", y=1.0, fontsize=9)  # a fixed title position skips a per-draw search
-
-    def freeze(_event):
-        fig.set_layout_engine("none")
-        fig.canvas.mpl_disconnect(connection)
-
-    connection = fig.canvas.mpl_connect("draw_event", freeze)
-
-
 class MSESurfaceFigure(LiveFigure):
     """A LiveFigure with a contour panel of the student's MSE over (w, b), drawn on the first working update."""
 
@@ -96,7 +80,6 @@ class LineFitExplorer(MSESurfaceFigure):
         ax.legend(loc="upper left", fontsize=8)
         (self.point,) = surface_ax.plot([], [], "o", color=plots.RED, ms=8, zorder=4)
         controls = {"w": slider("slope $w$", w, *W_RANGE, step=0.05), "b": slider("intercept $b$", b, *B_RANGE, step=0.05)}
-        freeze_layout(fig)
         super().__init__(mse, controls, fig)
 
     def redraw(self, w, b):
@@ -146,7 +129,6 @@ class LineDescent(MSESurfaceFigure):
         controls = {"lr": slider("learning rate", lr, -3, 0, step=0.05, log=True),
                     "num_steps": ipw.IntSlider(value=num_steps, min=1, max=max_steps, description="steps",
                                                continuous_update=True)}
-        freeze_layout(fig)
         super().__init__(mse, controls, fig)
 
     def redraw(self, lr, num_steps):
@@ -187,7 +169,6 @@ class ProbabilityLosses(LiveFigure):
         ax.set_ylabel("loss for this one example")
         ax.legend(loc="upper center", fontsize=8, ncols=2)
         self.drawn, self.calling = False, binary_cross_entropy
-        freeze_layout(fig)
         super().__init__(binary_cross_entropy, {"p": slider("predicted $p$", p, 0.0, 1.0, step=0.005)}, fig)
 
     def value(self, name, label, p):

@@ -22,7 +22,7 @@ class NeuronExplorer(LiveFigure):
         ax.set_ylim(extent[2:])
         self.labels = [ax.annotate("", xy, xytext=(6, 6), textcoords="offset points", fontsize=9)
                        for xy in self.X] if len(self.X) <= 8 else []
-        ax.legend(loc="upper left", fontsize=8)
+        fig.legend(loc="outside right upper", fontsize=8)  # outside the axes: it never needs redrawing
         controls = {"w1": slider("$w_1$", w[0], -3, 3), "w2": slider("$w_2$", w[1], -3, 3), "b": slider("$b$", b, -4, 4)}
         super().__init__(neuron_batch, controls, fig)
 
@@ -33,7 +33,7 @@ class NeuronExplorer(LiveFigure):
         self.region.set_data(region >= 0.5)
         self.line.set_data(*plots.boundary_line(w, b, self.extent))
         for text, output in zip(self.labels, outputs):
-            text.set_text(f"$\\hat y$={output:.3g}")
+            text.set_text(f"ŷ={output:.3g}")
         correct = int(np.sum((outputs >= 0.5) == self.y))
         self.ax.set_title(f"w = ({w1:.2f}, {w2:.2f}), b = {b:.2f}: {correct} of {len(self.y)} correct", fontsize=10)
 

@@ -98,64 +98,8 @@ def problem(error):
     return f"raised {type(error).__name__}: {html.escape(str(error))}"
 
 
-# --- fast redraws: the static picture is kept as pixels, a control change redraws only what moves ---
-class Blitted:
-    """Mixin for LiveFigure: after one full draw, a change repaints only the `animated` artists (blitting).
-
-    The contours, axes and ticks are drawn once and kept as a pixel background; moving a slider
-    restores that background and draws the few changing artists on top, which is several times
-    cheaper than redrawing the whole figure. A full draw (first display, resize, `needs_full_draw`)
-    refreshes the background.
-    """
-
-    background, needs_full_draw = None, False
-
-    def animate(self, artists):
-        """Mark the artists that change with the controls; hook the background capture to full draws.
-
-        Only on an interactive canvas (ipympl): a static backend renders whole figures, which would skip
-        animated artists, so there every change simply redraws everything.
-        """
-        if not isinstance(self.fig.canvas, ipw.DOMWidget):
-            return
-        self.animated = list(artists)
-        for artist in self.animated:
-            artist.set_animated(True)
-        self.fig.canvas.mpl_connect("draw_event", self.on_draw)
-
-    def on_draw(self, _event):
-        """After a full draw: keep the static pixels, then paint the animated artists on top."""
-        self.background = self.fig.canvas.copy_from_bbox(self.fig.bbox)
-        self.draw_animated()
-
-    def draw_animated(self):
-        for artist in self.animated:
-            self.fig.draw_artist(artist)
-
-    def blit(self):
-        """Restore the static background, draw the moving artists and push the pixels to the screen."""
-        canvas = self.fig.canvas
-        if self.needs_full_draw:  # the static part changed too (e.g. new contours): redraw everything once
-            self.needs_full_draw = False
-            type(canvas).draw_idle(canvas)
-            return
-        canvas.restore_region(self.background)
-        self.draw_animated()
-        canvas.blit(self.fig.bbox)
-
-    def render(self):
-        canvas = self.fig.canvas
-        if self.background is None:
-            return super().render()
-        canvas.draw_idle = self.blit  # for this one render, "draw" means "blit"
-        try:
-            return super().render()
-        finally:
-            del canvas.draw_idle
-
-
 # --- the optimizer race ----------------------------------------------------------------------------
-class OptimizerRace(Blitted, LiveFigure):
+class OptimizerRace(LiveFigure):
     """Trajectories of SGD, momentum, RMSprop and Adam on one loss surface, plus their loss per step."""
 
     def __init__(self, updates, num_steps=150, lr=0.1, surface="elongated bowl"):
@@ -193,7 +137,6 @@ class OptimizerRace(Blitted, LiveFigure):
         }
         controls["beta2"].readout_format = ".4f"
         self.fig = fig
-        self.animate([*self.paths.values(), *self.curves.values(), self.start_dot, self.report])
         super().__init__(updates["sgd_update"], controls, fig)
 
     def show_surface(self, name):
@@ -209,7 +152,7 @@ class OptimizerRace(Blitted, LiveFigure):
         self.ax.set_xlim(x_lo, x_hi)
         self.ax.set_ylim(y_lo, y_hi)
         self.goal.set_data([surface.minimum[0]], [surface.minimum[1]])
-        self.shown, self.needs_full_draw = name, True
+        self.shown = name
 
     def redraw(self, surface, lr, beta, beta1, beta2, x0, y0):
         if surface != self.shown:
@@ -286,7 +229,7 @@ def line_gradient(X, y, params):
     return np.array([np.mean(error * X[:, 0]), np.mean(error)])
 
 
-class BatchNoise(Blitted, LiveFigure):
+class BatchNoise(LiveFigure):
     """A batch-size slider: one epoch of mini-batch gradients around the full gradient, and the noisy path."""
 
     def __init__(self, minibatches, X=None, y=None, batch_size=8, lr=0.1, num_epochs=3, point=(-0.5, 1.5)):
@@ -316,7 +259,6 @@ class BatchNoise(Blitted, LiveFigure):
         controls = {"batch_size": ipw.IntSlider(value=batch_size, min=1, max=len(self.y), description="batch size",
                                                 continuous_update=True, style={"description_width": "initial"})}
         self.fig = fig
-        self.animate([self.cloud, self.path, ax.title, path_ax.title])
         super().__init__(minibatches, controls, fig)
 
     def redraw(self, batch_size):

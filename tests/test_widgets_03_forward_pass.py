@@ -141,33 +141,3 @@ def test_network_diagram_draws_every_connection():
 
 
 # --- speed ----------------------------------------------------------------------------------------
-def test_updates_are_fast(lesson, digits):
-    """Median update (including the Agg draw that draw_idle triggers) costs at most a few plain-figure draws.
-
-    Measured as CPU time relative to drawing a one-line figure in the same run, so a busy machine does not fail it.
-    """
-    import time
-
-    import matplotlib.pyplot as plt
-
-    def median_cpu(action, values):
-        times = []
-        for value in values:
-            start = time.process_time()
-            action(value)
-            times.append(time.process_time() - start)
-        return float(np.median(times))
-
-    fig, ax = plt.subplots()
-    ax.plot([0, 1], [0, 1])
-    baseline = median_cpu(lambda _: fig.canvas.draw(), range(8))
-    plt.close(fig)
-    X, y = data.logic_gate("xor")
-    built = [(widgets.xor_explorer(lesson["dense_forward"], X, y), "w11", np.linspace(-2, 2, 8)),
-             (widgets.init_explorer(lesson["init_params"], lesson["dense_forward"]), "gain", np.geomspace(0.1, 5, 8)),
-             (widgets.digits_explorer(lesson["init_params"], lesson["mlp_forward"], lesson["predict"], *digits),
-              "index", range(8))]
-    for w, name, values in built:
-        ratio = median_cpu(lambda value: w.update(**{name: value}), values) / baseline
-        assert ratio < 6, f"{type(w).__name__} update costs {ratio:.1f} plain draws"
-        plt.close(w.fig)

@@ -2,7 +2,6 @@
 import os
 import subprocess
 import sys
-import time
 
 os.environ.setdefault("KERAS_BACKEND", "jax")
 os.environ.setdefault("JAX_PLATFORMS", "cpu")
@@ -70,13 +69,9 @@ def test_same_width_reuses_the_compiled_model_and_restarts_from_the_same_weights
     assert np.allclose(before[0], after[0]) and np.allclose(before[1], after[1])
     model = race.models[(64, 16, 10)]
     assert int(np.asarray(model.optimizer.iterations.value)) == 2 * 3  # 96 / 32 batches * 2 epochs, then reset
-    timings = []
-    for lr in (0.01, 0.02, 0.04, 0.08, 0.16):
-        started = time.perf_counter()
+    for lr in (0.01, 0.16):
         race.update(lr=lr)
-        timings.append(time.perf_counter() - started)
-    print(f"KerasRace redraw with cached model (2 epochs x 96 images): median {np.median(timings) * 1000:.0f} ms")
-    assert np.median(timings) < 5.0
+    assert len(race.models) == 2, "a new learning rate must reuse the compiled model"
 
 
 @pytest.mark.parametrize("missing", ["build_model", "transfer_weights", "compile_model"])

@@ -1,0 +1,243 @@
+"""`python -m benchmarks`: one performance table for the whole course (see benchmarks/__init__.py).
+
+    python -m benchmarks                 Run All per lesson, kernel-side widget p95 vs a full-redraw baseline,
+                                         browser repaint (from the last browser-test run, if any)
+    python -m benchmarks --browser       also measure browser input-to-repaint now (needs chromium)
+    python -m benchmarks --suite         also time the test suite sequential (-n 0) vs parallel (-n auto)
+    python -m benchmarks --grading       also time `python -m autograder grade`, 1 job vs all cores
+    python -m benchmarks --lessons 01_neuron --updates 50
+
+It reports and exits 0 whatever the figures; results go to benchmarks/results/<timestamp>.json.
+"""
+import argparse
+import json
+import os
+import platform
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from benchmarks import stats
+from benchmarks.runall import lessons as find_lessons, run_all_seconds
+
+ROOT = Path(__file__).resolve().parent.parent
+RESULTS = ROOT / "benchmarks" / "results"
+
+
+def machine():
+    """Where the figures were measured (printed and stored with them)."""
+    cpu = platform.processor() or platform.machine()
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    load = os.getloadavg()[0] if hasattr(os, "getloadavg") else None
+    return {"cpu": cpu, "cores": os.cpu_count(), "python": platform.python_version(),
+            "platform": platform.platform(), "load_1min": load}
+
+
+def bench_run_all(lesson_list, rows, results):
+    for lesson in lesson_list:
+        try:
+            seconds, startup, error = run_all_seconds(lesson)
+        except Exception as failure:  # noqa: BLE001 - report, never crash
+            seconds, startup, error = None, None, f"{type(failure).__name__}: {failure}"
+        budget = stats.run_all_budget(lesson)
+        results["run_all"][lesson] = {"seconds": seconds, "kernel_start_s": startup, "budget_s": budget, "error": error}
+        note = f"kernel start {stats.fmt(startup, 1)} s" + (f"; ERROR {error}" if error else "")
+        rows.append([lesson, "Run All (solution, nbclient)", stats.fmt(seconds, 2, " s"), f"< {budget:g} s",
+                     stats.verdict(seconds, budget), "", note])
+
+
+def bench_widgets(lesson_list, updates, rows, results):
+    from benchmarks.widgets import lesson_widgets, time_widget
+    budget = stats.BUDGETS["kernel_p95_ms"]
+    for lesson in lesson_list:
+        try:
+            found = lesson_widgets(lesson)
+        except Exception as failure:  # noqa: BLE001
+            rows.append([lesson, "widgets", "-", "", "-", "", f"discovery failed: {type(failure).__name__}: {failure}"])
+            continue
+        if not found:
+            rows.append([lesson, "widgets", "-", "", "-", "", "no LiveFigure widget found in the solution notebook"])
+        for name, cls, args, kwargs, instance in found:
+            try:
+                timing = time_widget(cls, args, kwargs, instance, updates=updates)
+            except Exception as failure:  # noqa: BLE001
+                rows.append([lesson, f"{name} p95 update", "-", "", "-", "", f"failed: {type(failure).__name__}: {failure}"])
+                continue
+            if not timing["updates"]:
+                rows.append([lesson, f"{name} p95 update (kernel, Agg)", "-", f"<= {budget:g} ms", "-", "",
+                             "no numeric slider to sweep (dropdowns/toggles only)"])
+                continue
+            live, naive = stats.summary(timing["live"]), stats.summary(timing["naive"])
+            speedup = stats.ratio(naive["p95"], live["p95"])
+            results["widgets"].setdefault(lesson, {})[name] = {
+                "live_ms": live, "naive_ms": naive, "ratio_naive_over_live_p95": speedup,
+                "updates": timing["updates"], "status_error": timing["status_error"], "budget_ms": budget}
+            note = f"naive full redraw p95 {stats.fmt(naive['p95'])} ms; median {stats.fmt(live['median'])} ms; n={live['n']}"
+            if timing["status_error"]:
+                note += f"; widget error: {timing['status_error'][:80]}"
+            rows.append([lesson, f"{name} p95 update (kernel, Agg)", stats.fmt(live["p95"], 1, " ms"), f"<= {budget:g} ms",
+                         stats.verdict(live["p95"], budget), f"{stats.fmt(speedup, 1)}x" if speedup else "-", note])
+
+
+def browser_figures(measure, lesson_list, rows, results):
+    budget = stats.BUDGETS["repaint_p95_ms"]
+    data, source = None, None
+    if measure:
+        from tests.browser import harness
+        if not harness.chromium_available():
+            rows.append(["course", "browser input-to-repaint", "-", f"<= {budget:g} ms", "-", "",
+                         f"skipped: no chromium at {harness.CHROMIUM} (apt-get install -y chromium) or no playwright"])
+            return
+        data, source = measure_browser(harness, lesson_list), "measured now (--browser)"
+    else:
+        recorded = RESULTS / "browser_repaint.json"
+        if recorded.exists():
+            saved = json.loads(recorded.read_text())
+            data, source = saved.get("lessons", {}), f"from the browser tests at {saved.get('measured_at')}"
+    if not data:
+        rows.append(["course", "browser input-to-repaint", "-", f"<= {budget:g} ms", "-", "",
+                     "skipped: run with --browser, or run the browser tests first"])
+        return
+    for lesson, kinds in sorted(data.items()):
+        both = kinds.get("mouse", []) + kinds.get("keyboard", [])
+        summary = stats.summary(both)
+        results["browser"][lesson] = {"all_ms": summary, "mouse_ms": stats.summary(kinds.get("mouse", [])),
+                                      "keyboard_ms": stats.summary(kinds.get("keyboard", [])), "source": source}
+        rows.append([lesson, "browser input-to-repaint p95", stats.fmt(summary["p95"], 0, " ms"), f"<= {budget:g} ms",
+                     stats.verdict(summary["p95"], budget), "",
+                     f"median {stats.fmt(summary['median'], 0)} ms, n={summary['n']} (mouse+keys), {source}"])
+
+
+def measure_browser(harness, lesson_list, presses=10):
+    """Open each completed lesson in chromium and time arrow-key presses and a drag on its sliders."""
+    data = {}
+    with harness.LabServer(lessons=[l for l in lesson_list if l in harness.lesson_names()]) as server, \
+            harness.browser() as context:
+        for lesson in server.lessons:
+            page = harness.LessonPage(context, server, lesson, completed=True, tag="benchmark")
+            times = data.setdefault(lesson, {"mouse": [], "keyboard": []})
+            try:
+                page.open()
+                page.run_all()
+                for kind in ("weight", "rate"):
+                    info = page.find_slider(kind)
+                    if info is None:
+                        continue
+                    page.settle_canvas(info["index"])
+                    times["mouse"].append(page.drag(info["index"]))
+                    page.settle_canvas(info["index"])
+                    times["keyboard"] += [page.press(info["index"]) for _ in range(presses)]
+            except Exception as failure:  # noqa: BLE001 - keep measuring the other lessons
+                print(f"browser measurement of {lesson} stopped: {failure}", file=sys.stderr)
+            finally:
+                page.close()
+    return data
+
+
+def bench_suite(rows, results):
+    python = sys.executable
+    base = [python, "-m", "pytest", "-q", "-p", "no:cacheprovider", "tests", "solutions", "lessons"]
+    timings = {}
+    for label, flags in (("sequential", ["-n", "0"]), ("parallel", ["-n", "auto"])):
+        start = time.perf_counter()
+        done = subprocess.run(base + flags, cwd=ROOT, capture_output=True, text=True)
+        timings[label] = {"seconds": time.perf_counter() - start, "exit": done.returncode,
+                          "summary": (done.stdout.strip().splitlines() or [""])[-1]}
+    speedup = stats.ratio(timings["sequential"]["seconds"], timings["parallel"]["seconds"])
+    results["suite"] = dict(timings, ratio=speedup)
+    rows.append(["course", "test suite sequential (-n 0)", stats.fmt(timings["sequential"]["seconds"], 1, " s"), "",
+                 "", "", timings["sequential"]["summary"]])
+    rows.append(["course", "test suite parallel (-n auto)", stats.fmt(timings["parallel"]["seconds"], 1, " s"), "< 180 s",
+                 stats.verdict(timings["parallel"]["seconds"], 180), f"{stats.fmt(speedup, 2)}x",
+                 timings["parallel"]["summary"]])
+
+
+def bench_grading(rows, results, lesson="01_neuron", copies=4):
+    """Grade `copies` completed submissions with `python -m autograder grade`, 1 job vs all cores."""
+    probe = subprocess.run([sys.executable, "-m", "autograder", "grade", "--help"], cwd=ROOT, capture_output=True, text=True)
+    if probe.returncode != 0:
+        rows.append(["course", "grading throughput", "-", "", "-", "", "skipped: `python -m autograder grade` is not available"])
+        return
+    from tests.browser.harness import completed_notebook
+    import nbformat
+    tmp = Path(tempfile.mkdtemp(prefix="nncourse-bench-grade-"))
+    timings = {}
+    try:
+        subs = tmp / "submissions"
+        for k in range(copies):
+            (subs / f"student{k + 1}").mkdir(parents=True)
+            nbformat.write(completed_notebook(lesson), subs / f"student{k + 1}" / f"{lesson}.ipynb")
+        for label, jobs in (("1 job", 1), (f"{os.cpu_count()} jobs", os.cpu_count() or 1)):
+            start = time.perf_counter()
+            done = subprocess.run([sys.executable, "-m", "autograder", "grade", lesson, str(subs), "--jobs", str(jobs),
+                                   "--db", str(tmp / f"gradebook{jobs}.db"), "--out", str(tmp / f"out{jobs}"), "--quiet"],
+                                  cwd=ROOT, capture_output=True, text=True)
+            seconds = time.perf_counter() - start
+            timings[label] = {"seconds": seconds, "per_minute": 60 * copies / seconds, "exit": done.returncode,
+                              "tail": (done.stdout + done.stderr).strip()[-300:]}
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    (one, one_t), (many, many_t) = timings.items()
+    speedup = stats.ratio(one_t["seconds"], many_t["seconds"])
+    results["grading"] = dict(timings, copies=copies, lesson=lesson, ratio=speedup)
+    failed = [k for k, t in timings.items() if t["exit"] != 0]
+    note = f"{copies} submissions of {lesson}; {one}: {stats.fmt(one_t['per_minute'])}/min"
+    if failed:
+        note += f"; exit codes {[timings[k]['exit'] for k in failed]}: {timings[failed[0]]['tail'][-120:]}"
+    rows.append(["course", f"grading throughput ({many})", f"{stats.fmt(many_t['per_minute'], 1)}/min", "", "",
+                 f"{stats.fmt(speedup, 2)}x", note])
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(prog="python -m benchmarks", description=__doc__.splitlines()[0])
+    parser.add_argument("--lessons", nargs="*", help="lesson folders (default: every solutions/NN_topic)")
+    parser.add_argument("--updates", type=int, default=50, help="slider updates per widget (default: %(default)s)")
+    parser.add_argument("--no-run-all", action="store_true", help="skip executing the notebooks")
+    parser.add_argument("--no-widgets", action="store_true", help="skip the kernel-side widget timings")
+    parser.add_argument("--browser", action="store_true", help="measure browser input-to-repaint now (chromium)")
+    parser.add_argument("--suite", action="store_true", help="time the test suite sequential vs parallel (slow)")
+    parser.add_argument("--grading", action="store_true", help="time `python -m autograder grade` 1 job vs all cores")
+    args = parser.parse_args(argv)
+    lesson_list = args.lessons or find_lessons()
+    where = machine()
+    results = {"measured_at": time.strftime("%Y-%m-%d %H:%M:%S"), "machine": where, "budgets": stats.BUDGETS,
+               "run_all": {}, "widgets": {}, "browser": {}}
+    rows = []
+    if not args.no_run_all:
+        bench_run_all(lesson_list, rows, results)
+    if not args.no_widgets:
+        bench_widgets(lesson_list, args.updates, rows, results)
+    browser_figures(args.browser, lesson_list, rows, results)
+    if args.suite:
+        bench_suite(rows, results)
+    if args.grading:
+        bench_grading(rows, results)
+    else:
+        rows.append(["course", "grading throughput", "-", "", "-", "", "not measured: add --grading"])
+    if not args.suite:
+        rows.append(["course", "test suite sequential vs parallel", "-", "< 180 s", "-", "", "not measured: add --suite"])
+    rows.sort(key=lambda row: (row[0] == "course", row[0]))
+    print(f"Course performance report, {results['measured_at']}")
+    print(f"machine: {where['cpu']}, {where['cores']} cores, Python {where['python']}, load (1 min) "
+          f"{stats.fmt(where['load_1min'], 2)}")
+    print(stats.table(rows, ["lesson", "measure", "value", "budget", "verdict", "vs baseline", "notes"]))
+    print("ratio 'vs baseline' = naive full-redraw p95 / live p95 (widgets), sequential / parallel (suite, grading).")
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    for name in (f"report-{stamp}.json", "latest.json"):
+        (RESULTS / name).write_text(json.dumps(results, indent=2, default=str))
+    print(f"results: {RESULTS / f'report-{stamp}.json'}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,79 @@
+"""Small, pure helpers for the report: percentiles, budget verdicts, ratios and the table."""
+import math
+
+BUDGETS = {
+    "run_all_s": 5.0,          # per lesson
+    "run_all_s_keras": 20.0,   # 07_keras
+    "kernel_p95_ms": 20.0,     # callback + redraw, per widget
+    "repaint_p95_ms": 100.0,   # browser input to repaint
+}
+
+
+def percentile(values, q):
+    """The q-th percentile (0-100) by linear interpolation between closest ranks; None for no values."""
+    values = sorted(float(v) for v in values)
+    if not values:
+        return None
+    if not 0 <= q <= 100:
+        raise ValueError(f"percentile must be within 0..100, got {q}")
+    k = (len(values) - 1) * q / 100
+    lo = math.floor(k)
+    hi = min(lo + 1, len(values) - 1)
+    return values[lo] + (values[hi] - values[lo]) * (k - lo)
+
+
+def summary(values):
+    """n, median, p95 and max of a list of timings (None entries when empty)."""
+    return {"n": len(values), "median": percentile(values, 50), "p95": percentile(values, 95),
+            "max": max(values) if values else None}
+
+
+def run_all_budget(lesson):
+    """Run All budget in seconds for a lesson folder name (the Keras lesson gets more)."""
+    return BUDGETS["run_all_s_keras"] if "keras" in lesson else BUDGETS["run_all_s"]
+
+
+def verdict(value, budget):
+    """'ok' within budget, 'OVER' above it, '-' when there is no figure."""
+    if value is None:
+        return "-"
+    return "ok" if value <= budget else "OVER"
+
+
+def ratio(baseline, measured):
+    """How many times faster `measured` is than `baseline` (None when either is missing or zero)."""
+    if not baseline or not measured:
+        return None
+    return baseline / measured
+
+
+def fmt(value, digits=1, suffix=""):
+    """A number for the table ('-' for None)."""
+    if value is None:
+        return "-"
+    return f"{value:.{digits}f}{suffix}"
+
+
+def table(rows, headers):
+    """A plain-text table with aligned columns (every cell turned into a string)."""
+    cells = [[str(c) for c in headers]] + [[str(c) for c in row] for row in rows]
+    widths = [max(len(row[i]) for row in cells) for i in range(len(headers))]
+    line = "  ".join("-" * w for w in widths)
+    out = ["  ".join(c.ljust(w) for c, w in zip(cells[0], widths)), line]
+    out += ["  ".join(c.ljust(w) for c, w in zip(row, widths)) for row in cells[1:]]
+    return "\n".join(out)
+
+
+def sweep_values(low, high, n, log=False, integer=False, seed=0):
+    """n slider positions spread over [low, high] in a shuffled but reproducible order."""
+    import numpy as np
+    if n <= 0:
+        return []
+    if log:
+        values = 10.0 ** np.linspace(low, high, n)
+    else:
+        values = np.linspace(low, high, n)
+    if integer:
+        values = np.rint(values).astype(int)
+    order = np.random.default_rng(seed).permutation(n)
+    return [v.item() for v in values[order]]

@@ -1,0 +1,140 @@
+"""Kernel-side widget timings: every live widget a lesson builds, driven without a browser (Agg).
+
+Discovery is generic: the solution notebook's code cells run in-process (matplotlib Agg, tests
+skipped) while every `LiveFigure` subclass from the nncourse widget modules records how it was
+constructed. So each lesson's widgets are found with the lesson's own (solution) functions, and
+lessons added later are covered without a registry.
+
+Per widget: ~50 updates with varying slider values, each `update(...)`: the callback plus the repaint
+it asks for (a blit of the changed artists, or a full draw, which Agg performs at once); the baseline
+rebuilds the widget (a fresh figure, as an `interact` callback would) and draws it for every change,
+in the same run.
+"""
+import contextlib
+import functools
+import io
+import os
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def _all_subclasses(cls):
+    for sub in cls.__subclasses__():
+        yield sub
+        yield from _all_subclasses(sub)
+
+
+@contextlib.contextmanager
+def recording():
+    """While active, every LiveFigure subclass construction is appended to the yielded list."""
+    os.environ.setdefault("MPLBACKEND", "Agg")
+    import matplotlib
+    matplotlib.use("Agg", force=True)
+    import nncourse.widgets  # noqa: F401 - imports every lesson's widget module
+    from nncourse.live import LiveFigure
+
+    made, patched, depth = [], [], {"n": 0}
+    for cls in set(_all_subclasses(LiveFigure)):
+        if "__init__" not in vars(cls):
+            continue
+        original = vars(cls)["__init__"]
+
+        @functools.wraps(original)
+        def init(self, *args, __original=original, __cls=cls, **kwargs):
+            depth["n"] += 1
+            try:
+                __original(self, *args, **kwargs)
+            finally:
+                depth["n"] -= 1
+            if depth["n"] == 0 and type(self) is __cls:
+                made.append((__cls, args, kwargs, self))
+
+        cls.__init__ = init
+        patched.append((cls, original))
+    try:
+        yield made
+    finally:
+        for cls, original in patched:
+            cls.__init__ = original
+
+
+def lesson_widgets(lesson, root=ROOT):
+    """[(name, class, args, kwargs, instance)] for every widget the solution notebook builds."""
+    import nbformat
+    from tests.validity import is_test, plain_python
+
+    nb = nbformat.read(root / "solutions" / lesson / f"{lesson}.ipynb", as_version=4)
+    namespace = {"__name__": "__lesson__"}
+    with recording() as made, contextlib.redirect_stdout(io.StringIO()):
+        for cell in nb.cells:
+            if cell.cell_type != "code" or is_test(cell):
+                continue
+            try:
+                exec(compile(plain_python(cell.source), f"<{lesson}>", "exec"), namespace)
+            except Exception:  # noqa: BLE001 - a failing cell must not stop the report; the widgets found still count
+                continue
+    names, found = {}, []
+    for cls, args, kwargs, instance in made:
+        names[cls.__name__] = names.get(cls.__name__, 0) + 1
+        name = cls.__name__ + (f"#{names[cls.__name__]}" if names[cls.__name__] > 1 else "")
+        found.append((name, cls, args, kwargs, instance))
+    return found
+
+
+def control_sweeps(controls, updates=50, seed=0):
+    """[(control name, value)] updates that cycle over the numeric sliders with spread-out values."""
+    import ipywidgets as ipw
+    from benchmarks.stats import sweep_values
+    sliders = {}
+    for name, control in controls.items():
+        if isinstance(control, ipw.FloatLogSlider):
+            sliders[name] = dict(low=control.min, high=control.max, log=True)
+        elif isinstance(control, (ipw.FloatSlider, ipw.IntSlider)):
+            sliders[name] = dict(low=control.min, high=control.max, integer=isinstance(control, ipw.IntSlider))
+    if not sliders:
+        return []
+    per = -(-updates // len(sliders))
+    values = {name: sweep_values(n=per, seed=seed + i, **spec) for i, (name, spec) in enumerate(sliders.items())}
+    plan = [(name, values[name][k]) for k in range(per) for name in sliders]
+    return plan[:updates]
+
+
+def time_widget(cls, args, kwargs, instance, updates=50, baseline_updates=None):
+    """{'live': [ms...], 'naive': [ms...]} for in-place updates and full rebuilds of one widget."""
+    import matplotlib.pyplot as plt
+    plan = control_sweeps(instance.controls, updates)
+    live = []
+    instance.fig.canvas.draw()  # the first draw (fonts, layout) is not an update
+    for name, value in plan:
+        start = time.perf_counter()
+        instance.update(**{name: value})  # on Agg a requested full draw happens inside, a blit too
+        live.append((time.perf_counter() - start) * 1000)
+    naive, rebuild = [], _deferred(cls)
+    for name, value in plan[:baseline_updates or len(plan)]:
+        start = time.perf_counter()
+        fresh = rebuild(*args, **kwargs)      # a new figure per change, as an interact callback builds
+        fresh.armed = True
+        _defer_idle_draw(fresh)
+        fresh.update(**{name: value})         # one computation for the new value, as interact would
+        fresh.fig.canvas.draw()
+        naive.append((time.perf_counter() - start) * 1000)
+        plt.close(fresh.fig)
+    plt.close(instance.fig)
+    return {"live": live, "naive": naive, "updates": len(plan),
+            "status_error": None if instance.error is None else f"{type(instance.error).__name__}: {instance.error}"}
+
+
+def _deferred(cls):
+    """A subclass whose construction skips the initial render, so a rebuild computes exactly once."""
+    def update(self, **values):
+        if getattr(self, "armed", False):
+            return cls.update(self, **values)
+        return None
+    return type(f"Rebuilt{cls.__name__}", (cls,), {"update": update})
+
+
+def _defer_idle_draw(widget):
+    """Make draw_idle a no-op, so a rebuilt widget is drawn exactly once, by the explicit draw."""
+    widget.fig.canvas.draw_idle = lambda *args, **kwargs: None
