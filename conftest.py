@@ -73,3 +73,19 @@ class LessonCell(IPyNbCell):
                 pytest.fail(f"cell {self.cell_num} ({grading.get('grade_id', 'exercise')}) raised "
                             f"{error['ename']}: {error['evalue']}; an untouched exercise may only raise "
                             f"{UNFINISHED}", pytrace=False)
+
+
+def pytest_addoption(parser):
+    """--browser: also run the tests marked `browser` (they drive JupyterLab in chromium; see tests/browser)."""
+    parser.addoption("--browser", action="store_true", default=False,
+                     help="run the real-browser tests in tests/browser (needs chromium)")
+
+
+def pytest_collection_modifyitems(config, items):
+    """Skip tests marked `browser` unless --browser is given."""
+    if config.getoption("--browser"):
+        return
+    skip = pytest.mark.skip(reason="real-browser test: run with --browser (needs chromium)")
+    for item in items:
+        if item.get_closest_marker("browser") is not None:
+            item.add_marker(skip)

@@ -31,7 +31,7 @@ COMMANDS = {  # sub-command -> what runs inside the environment (after the fixed
     "build": ("python", "-m", "autograder.pipeline"),
     "release": ("python", "-m", "autograder", "release"),
     "grade": ("python", "-m", "autograder", "grade"),
-    "browser": ("python", "-m", "pytest", "tests/browser", "--browser", "-p", "no:xdist"),
+    "browser": ("python", "-m", "pytest", "tests/browser", "--browser", "-n", "0"),
     "bench": ("python", "-m", "benchmarks"),
 }
 USAGE = "usage: python3 course.py {%s} [extra arguments]" % "|".join(COMMANDS)

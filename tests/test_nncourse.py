@@ -195,7 +195,7 @@ def test_neuron_explorer_moves_the_boundary_and_reports_accuracy():
     assert not np.allclose(before, explorer.line.get_xydata())
     assert explorer.ax.get_title().endswith("4 of 4 correct")
     assert explorer.region.get_array().sum() > 0
-    assert [t.get_text() for t in explorer.labels] == ["$\\hat y$=0", "$\\hat y$=0", "$\\hat y$=0", "$\\hat y$=1"]
+    assert [t.get_text() for t in explorer.labels] == ["ŷ=0", "ŷ=0", "ŷ=0", "ŷ=1"]
 
 
 def test_neuron_explorer_reacts_to_slider_changes_like_a_browser_would():
