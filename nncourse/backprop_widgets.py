@@ -44,7 +44,7 @@ class Playground(LiveFigure):
     """
 
     def __init__(self, train_step, datasets=None, lr=0.5, hidden=8, activation="relu", max_epochs=1000,
-                 epoch_step=25, seed=0):
+                 epoch_step=25, seed=0, num_epochs=100):
         self.datasets = datasets or playground_data()
         self.seed, self.epoch_step = seed, epoch_step
         self.key, self.params, self.losses, self.snapshots = None, None, [], {}
@@ -72,10 +72,10 @@ class Playground(LiveFigure):
                                     style={"description_width": "initial"}),
             "activation": ipw.Dropdown(options=list(ref.ACTIVATIONS), value=activation, description="activation",
                                        layout=ipw.Layout(width="190px")),
-            "num_epochs": ipw.IntSlider(value=0, min=0, max=max_epochs, step=epoch_step, description="epochs",
+            "num_epochs": ipw.IntSlider(value=num_epochs, min=0, max=max_epochs, step=epoch_step, description="epochs",
                                         continuous_update=True),
         }
-        self.play = ipw.Play(value=0, min=0, max=max_epochs, step=epoch_step, interval=120, description="train")
+        self.play = ipw.Play(value=num_epochs, min=0, max=max_epochs, step=epoch_step, interval=120, description="train")
         ipw.jslink((self.play, "value"), (controls["num_epochs"], "value"))
         self.show_dataset(next(iter(self.datasets)))
         super().__init__(train_step, controls, fig)
@@ -157,9 +157,10 @@ class Playground(LiveFigure):
         return ipw.VBox([row, ipw.HBox([self.progress, self.speed]), self.status, view])
 
 
-def playground(train_step, lr=0.5, hidden=8, activation="relu", max_epochs=1000):
+def playground(train_step, lr=0.5, hidden=8, activation="relu", max_epochs=1000, num_epochs=100):
     """Train `train_step(X, y, params, lr, activation)` live on moons, circles or XOR; press Play or drag epochs."""
-    return Playground(train_step, lr=lr, hidden=hidden, activation=activation, max_epochs=max_epochs)
+    return Playground(train_step, lr=lr, hidden=hidden, activation=activation, max_epochs=max_epochs,
+                      num_epochs=num_epochs)
 
 
 class WeightNudge(LiveFigure):

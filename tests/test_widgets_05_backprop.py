@@ -56,7 +56,7 @@ def test_playground_trains_with_the_students_train_step(lesson):
         return lesson["train_step"](*args)
 
     counted.__name__ = "train_step"
-    widget = bw.Playground(counted, lr=0.5, hidden=8, activation="tanh")
+    widget = bw.Playground(counted, lr=0.5, hidden=8, activation="tanh", num_epochs=0)
     assert widget.status.value == "" and widget.error is None
     region_before = np.array(widget.region.get_array())
     widget.update(num_epochs=100)

@@ -498,9 +498,10 @@ class LessonPage:
         handle.scroll_into_view_if_needed()
         handle.focus()
         value = handle.get_attribute("aria-valuenow")
-        if key is None:
+        if key is None:  # one direction per slider, so repeated presses do not cancel each other out
             low, high = float(handle.get_attribute("aria-valuemin")), float(handle.get_attribute("aria-valuemax"))
-            key = "ArrowRight" if float(value) < (low + high) / 2 else "ArrowLeft"
+            directions = self.__dict__.setdefault("key_directions", {})
+            key = directions.setdefault(index, "ArrowRight" if float(value) < (low + high) / 2 else "ArrowLeft")
         shown = self.shown_value(slider)
         before, since = self.draws(canvas), self.now()
         self.page.keyboard.press(key)
