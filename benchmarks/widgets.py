@@ -128,11 +128,11 @@ def time_widget(cls, args, kwargs, instance, updates=50, baseline_updates=None):
 
 def _deferred(cls):
     """A subclass whose construction skips the initial render, so a rebuild computes exactly once."""
-    def update(self, **values):
+    def render(self):
         if getattr(self, "armed", False):
-            return cls.update(self, **values)
+            return cls.render(self)
         return None
-    return type(f"Rebuilt{cls.__name__}", (cls,), {"update": update})
+    return type(f"Rebuilt{cls.__name__}", (cls,), {"render": render})
 
 
 def _defer_idle_draw(widget):

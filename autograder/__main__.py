@@ -1,0 +1,4 @@
+"""`python -m autograder`: the instructor's release and grade commands."""
+from autograder.cli import main
+
+main()

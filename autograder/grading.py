@@ -1,0 +1,230 @@
+"""Grade a class: collect, check, run every submission in parallel (one sandboxed runner each), merge, report."""
+import hashlib
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from concurrent.futures import ThreadPoolExecutor, as_completed
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import nbformat
+
+from autograder import bundle, gradebook, integrity, pipeline, sandbox, submissions
+
+VERSION = "1"  # bump when grading changes, so cached results are not reused
+
+
+@dataclass
+class Options:
+    """Everything `grade` can be told."""
+
+    lesson: str
+    source: Path
+    out: Path
+    db: Path
+    jobs: int = os.cpu_count() or 1
+    pattern: str | None = None
+    deadline: object = None
+    allow_unsandboxed: bool = False
+    cell_timeout: int = 30
+    notebook_timeout: int = 300
+    output_limit: int = 2_000_000
+    max_bytes: int = integrity.MAX_BYTES
+    limits: dict = field(default_factory=lambda: dict(sandbox.DEFAULT_LIMITS))
+    progress: bool = True
+
+
+def sha256(path):
+    """Hex digest of a file."""
+    return hashlib.sha256(Path(path).read_bytes()).hexdigest()
+
+
+def prepare_lesson(opts, work):
+    """Template gradebook, sandbox copy of nncourse, matplotlib cache; cached per solution-notebook hash."""
+    solution = pipeline.notebook_path(opts.lesson)
+    key = hashlib.sha256((sha256(solution) + VERSION).encode()).hexdigest()[:16]
+    cache = work / "cache" / key
+    if not (cache / "ready").exists():
+        shutil.rmtree(cache, ignore_errors=True)
+        (cache / "mpl").mkdir(parents=True)
+        with tempfile.TemporaryDirectory() as release:
+            pipeline.generate([opts.lesson], release_dir=release, db_path=cache / "template.db")
+        bundle.copy_package(cache / "course", opts.lesson)
+        env = dict(os.environ, MPLCONFIGDIR=str(cache / "mpl"))
+        subprocess.run([sys.executable, "-c", "import matplotlib.font_manager"], env=env, check=True)
+        (cache / "ready").write_text(key)
+    return cache, key
+
+
+def job_key(raw, lesson_key, opts):
+    """Cache key of one graded submission: its bytes, the lesson version and the grading options."""
+    text = f"{hashlib.sha256(raw).hexdigest()}{lesson_key}{opts.cell_timeout}{opts.notebook_timeout}{opts.limits}"
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def run_job(job, timeout):
+    """Run one runner process; kill its whole process group after the hard timeout."""
+    command = [sys.executable, "-m", "autograder.runner", job["job_file"]]
+    process = subprocess.Popen(command, cwd=pipeline.ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                               start_new_session=True, env=dict(os.environ, PYTHONPATH=str(pipeline.ROOT)))
+    try:
+        _, stderr = process.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        os.killpg(process.pid, 9)
+        process.communicate()
+        return {"sid": job["sid"], "autograde_ok": False, "findings": [f"hard time limit ({timeout} s): killed"],
+                "error": "killed after the hard time limit"}
+    result_file = Path(job["result"])
+    if result_file.exists():
+        return json.loads(result_file.read_text())
+    return {"sid": job["sid"], "autograde_ok": False, "findings": [], "error": stderr.decode(errors="replace")[-2000:]}
+
+
+class Progress:
+    """A one-line progress bar on stderr."""
+
+    def __init__(self, total, enabled=True):
+        self.total, self.done, self.enabled, self.started = total, 0, enabled and total > 0, time.monotonic()
+
+    def step(self, label):
+        """Count one finished submission and redraw."""
+        self.done += 1
+        if self.enabled:
+            width = 30
+            filled = int(width * self.done / self.total)
+            rate = self.done / max(time.monotonic() - self.started, 1e-9) * 60
+            sys.stderr.write(f"\r[{'#' * filled}{'.' * (width - filled)}] {self.done}/{self.total} "
+                             f"{rate:5.1f}/min  {label[:30]:<30}")
+            sys.stderr.flush()
+            if self.done == self.total:
+                sys.stderr.write("\n")
+
+
+class GradingError(Exception):
+    """A problem with the instructor's input or setup (one line, exit status 1)."""
+
+
+def zero_grades(released, lesson):
+    """All-zero grades for a file that could not be graded at all."""
+    return [{"notebook": lesson, "name": c.metadata.nbgrader["grade_id"], "auto_score": 0.0}
+            for c in released.cells if c.metadata.get("nbgrader", {}).get("grade")]
+
+
+def check_sandbox(opts, warn):
+    """True when bubblewrap works; without it, stop unless --allow-unsandboxed was given."""
+    if sandbox.bwrap_path():
+        return True
+    message = ("NO SANDBOX: bubblewrap (bwrap) is missing or cannot create namespaces here. Student code would run "
+               "with YOUR permissions, network and files.")
+    if not opts.allow_unsandboxed:
+        raise GradingError(message + " Install bubblewrap (apt-get install bubblewrap) or rerun with "
+                                     "--allow-unsandboxed if you accept the risk.")
+    warn("!" * 78 + "\n" + message + "\nContinuing only because --allow-unsandboxed was given.\n" + "!" * 78)
+    return False
+
+
+def find_submissions(opts, tmp):
+    """Collect from a folder or a zip."""
+    source = Path(opts.source)
+    if not source.exists():
+        raise GradingError(f"{source}: no such file or folder")
+    if source.is_file():
+        if not source.name.lower().endswith(".zip"):
+            raise GradingError(f"{source}: SUBMISSIONS must be a folder or a .zip file")
+        source = submissions.extract_zip(source, Path(tmp) / "unzipped")
+    return submissions.collect(source, opts.lesson, opts.pattern, opts.deadline)
+
+
+def publish(result, opts, sid):
+    """Copy feedback HTML and the autograded notebook out of the scratch course."""
+    outputs = {}
+    for key, folder in (("feedback", "feedback"), ("autograded", "autograded")):
+        if result.get(key) and Path(result[key]).exists():
+            target = opts.out / folder / sid / Path(result[key]).name
+            target.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(result[key], target)
+            outputs[key] = str(target)
+    return outputs
+
+
+def grade(opts, warn=lambda text: print(text, file=sys.stderr)):
+    """Grade every submission of opts.lesson; return (rows, collection)."""
+    lesson, opts.out, opts.db = opts.lesson, Path(opts.out), Path(opts.db)
+    released_path = pipeline.notebook_path(lesson, pipeline.LESSONS)
+    if lesson not in pipeline.lesson_names() or not released_path.exists():
+        raise GradingError(f"no such lesson: {lesson} (lessons: {', '.join(pipeline.lesson_names(pipeline.LESSONS))})")
+    use_sandbox = check_sandbox(opts, warn)
+    released = nbformat.read(released_path, as_version=4)
+    work = opts.out / ".work"
+    for folder in ("results", "jobs", "scratch"):
+        (work / folder).mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory() as tmp:
+        found = find_submissions(opts, tmp)
+        cache, lesson_key = prepare_lesson(opts, work)
+        gradebook.ensure_assignment(opts.db, lesson, cache / "template.db")
+        bindings = integrity.bindings(released)
+        modules = sorted({m if a is None else f"{m}.{a}" for m, a in bindings.values()})
+        rows, jobs = {}, []
+        for sid, sub in sorted(found.submissions.items()):
+            raw = sub.path.read_bytes()
+            report = integrity.check(raw, released, sub.path.name, lesson, opts.max_bytes, sub.scheme == "plain")
+            rows[sid] = {"student": sid, "file": sub.relpath, "flags": sub.flags + report.flags,
+                         "late": any(f.startswith("late") for f in sub.flags)}
+            if report.fatal:
+                gradebook.merge(opts.db, lesson, sid, zero_grades(released, lesson), flagged=True)
+                rows[sid]["auto_score"] = 0.0
+                continue
+            key = job_key(raw, lesson_key, opts)
+            result_file = work / "results" / f"{sid}.json"
+            if result_file.exists():
+                cached = json.loads(result_file.read_text())
+                if cached.get("key") == key:
+                    rows[sid]["cached"] = cached
+                    continue
+            notebook_file = work / "jobs" / f"{sid}.ipynb"
+            nbformat.write(report.notebook, notebook_file)
+            job = {"sid": sid, "lesson": lesson, "scratch": str(work / "scratch" / sid), "notebook": str(notebook_file),
+                   "template_db": str(cache / "template.db"), "course": str(cache / "course"),
+                   "mplconfig": str(cache / "mpl"), "sandbox": use_sandbox, "limits": opts.limits,
+                   "modules": modules, "bindings": bindings, "cell_timeout": opts.cell_timeout,
+                   "notebook_budget": opts.notebook_timeout, "output_limit": opts.output_limit,
+                   "result": str(work / "jobs" / f"{sid}.result.json"), "key": key,
+                   "timestamp": sub.timestamp.isoformat() if sub.timestamp else None}
+            job["job_file"] = str(work / "jobs" / f"{sid}.json")
+            Path(job["job_file"]).write_text(json.dumps(job))
+            jobs.append(job)
+        progress = Progress(len(rows), opts.progress)
+        for sid, row in rows.items():
+            if "cached" in row or "auto_score" in row:
+                finish(row, row.pop("cached", None), opts, released)
+                progress.step(sid)
+        with ThreadPoolExecutor(max(1, opts.jobs)) as pool:
+            futures = {pool.submit(run_job, job, opts.notebook_timeout + 120): job for job in jobs}
+            for future in as_completed(futures):
+                job, result = futures[future], future.result()
+                result["key"] = job["key"]
+                if result.get("autograde_ok"):
+                    result.update(publish(result, opts, job["sid"]))
+                    (work / "results" / f"{job['sid']}.json").write_text(json.dumps(result))
+                shutil.rmtree(job["scratch"], ignore_errors=True)
+                finish(rows[job["sid"]], result, opts, released)
+                progress.step(job["sid"])
+    return [rows[sid] for sid in sorted(rows)], found
+
+
+def finish(row, result, opts, released):
+    """Merge one result into the gradebook and fill in the summary row."""
+    sid = row["student"]
+    if result is not None:
+        row["flags"] = row["flags"] + [f for f in result.get("findings", []) if f not in row["flags"]]
+        if not result.get("autograde_ok"):
+            row["flags"].append(f"NOT GRADED (tool error, gradebook unchanged): {result.get('error', '')[:200]}")
+            row["score"], row["max_score"] = None, None
+            return
+        row["auto_score"] = sum(g["auto_score"] or 0 for g in result["grades"])
+        gradebook.merge(opts.db, opts.lesson, sid, result["grades"], flagged=bool(row["flags"]))
+    row["score"], row["max_score"], row["needs_manual_grade"] = gradebook.totals(opts.db, opts.lesson, sid)

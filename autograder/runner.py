@@ -1,0 +1,131 @@
+"""Grade one submission in its own scratch course: nbgrader autograde + generate_feedback, result as JSON.
+
+    python -m autograder.runner JOB.json     (started by autograder.grading, one process per submission)
+"""
+import json
+import os
+import re
+import shutil
+import sys
+from pathlib import Path
+
+from nbconvert.preprocessors import CSSHTMLHeaderPreprocessor, Preprocessor
+from nbgrader.converters import Autograde
+from nbgrader.preprocessors import Execute, GetGrades
+from nbgrader.apps import NbGraderAPI
+from nbgrader.coursedir import CourseDirectory
+from nbgrader.api import Gradebook
+from traitlets import Bool
+from traitlets.config import Config
+
+from autograder import sandbox
+from autograder.executor import GuardedExecute
+
+
+
+class HideHiddenTests(Preprocessor):
+    """Feedback shows neither hidden test code nor tracebacks that could quote it."""
+
+    enabled = Bool(True)
+
+    def preprocess_cell(self, cell, resources, index):
+        """Replace hidden test regions and shorten test-cell tracebacks to 'Error: message'."""
+        if cell.cell_type == "code" and cell.metadata.get("nbgrader", {}).get("grade"):
+            cell.source = re.sub(r"### BEGIN HIDDEN TESTS.*?### END HIDDEN TESTS", "# (hidden tests)",
+                                 cell.source, flags=re.S)
+            for output in cell.get("outputs", []):
+                if output.output_type == "error":
+                    output.traceback = [f"{output.ename}: {output.evalue}"]
+        return cell, resources
+
+
+def prepare(job):
+    """Lay out the scratch course: gradebook copy, submitted notebook, kernel and work folders."""
+    scratch, lesson, sid = Path(job["scratch"]), job["lesson"], job["sid"]
+    if scratch.exists():
+        shutil.rmtree(scratch)
+    submitted = scratch / "submitted" / sid / lesson
+    submitted.mkdir(parents=True)
+    shutil.copy(job["notebook"], submitted / f"{lesson}.ipynb")
+    if job.get("timestamp"):
+        (submitted / "timestamp.txt").write_text(job["timestamp"])
+    (scratch / "source" / lesson).mkdir(parents=True)
+    shutil.copy(job["template_db"], scratch / "gradebook.db")
+    shutil.copytree(job["mplconfig"], scratch / "mpl")
+    for folder in ("kernel", "mpl", f"autograded/{sid}/{lesson}"):
+        (scratch / folder).mkdir(parents=True, exist_ok=True)
+        (scratch / folder).chmod(0o777)
+    return scratch
+
+
+def config_for(job, scratch):
+    """nbgrader configuration for the scratch course with the guarded, sandboxed executor."""
+    c = Config()
+    c.CourseDirectory.root = str(scratch)
+    c.CourseDirectory.course_id = "nncourse"
+    c.CourseDirectory.db_url = f"sqlite:///{scratch / 'gradebook.db'}"
+    c.CourseDirectory.source_directory = "source"
+    defaults = Autograde().autograde_preprocessors
+    c.Autograde.autograde_preprocessors = [GuardedExecute if step is Execute else step for step in defaults]
+    c.GuardedExecute.timeout = job["cell_timeout"]
+    c.GuardedExecute.notebook_budget = job["notebook_budget"]
+    c.GuardedExecute.output_limit = job["output_limit"]
+    c.GuardedExecute.findings_path = str(scratch / "findings.json")
+    c.GenerateFeedback.preprocessors = [GetGrades, HideHiddenTests, CSSHTMLHeaderPreprocessor]
+    return c
+
+
+def scores(scratch, lesson, sid):
+    """Per-cell grades and totals of the student's submission in the scratch gradebook."""
+    with Gradebook(f"sqlite:///{scratch / 'gradebook.db'}", "nncourse") as gb:
+        submission = gb.find_submission(lesson, sid)
+        grades = [{"notebook": nb.name, "name": g.name, "auto_score": g.auto_score, "max_score": g.max_score,
+                   "needs_manual_grade": g.needs_manual_grade}
+                  for nb in submission.notebooks for g in nb.grades]
+        return grades, submission.timestamp.isoformat() if submission.timestamp else None
+
+
+def run(job):
+    """Autograde and generate feedback for one job; return the result dictionary."""
+    scratch = prepare(job)
+    lesson, sid = job["lesson"], job["sid"]
+    cgroup = sandbox.PidsCgroup(f"{os.getpid()}-{sid}", job["limits"]["processes"]) if job["sandbox"] else None
+    sandbox.SandboxKernelManager.settings = {
+        "sandbox": job["sandbox"], "kerneldir": str(scratch / "kernel"), "course": job["course"],
+        "mplconfig": str(scratch / "mpl"), "workdir": str(scratch / "autograded" / sid / lesson),
+        "modules": job["modules"], "bindings": job["bindings"], "limits": job["limits"],
+        "cgroup_wrap": cgroup.wrap if cgroup else None}
+    config = config_for(job, scratch)
+    api = NbGraderAPI(coursedir=CourseDirectory(config=config), config=config)
+    try:
+        graded = api.autograde(lesson, sid, force=True, create=True)
+    finally:
+        if cgroup:
+            cgroup.close()
+    result = {"sid": sid, "autograde_ok": bool(graded.get("success")), "log": graded.get("log", "")[-4000:]}
+    findings_file = scratch / "findings.json"
+    found = json.loads(findings_file.read_text()) if findings_file.exists() else {"findings": []}
+    result["findings"] = found["findings"]
+    if not result["autograde_ok"]:
+        result["error"] = (graded.get("error") or "")[-2000:]
+        return result
+    result["grades"], result["timestamp"] = scores(scratch, lesson, sid)
+    feedback = api.generate_feedback(lesson, sid, force=True)
+    html = scratch / "feedback" / sid / lesson / f"{lesson}.html"
+    result["feedback"] = str(html) if feedback.get("success") and html.exists() else None
+    result["autograded"] = str(scratch / "autograded" / sid / lesson / f"{lesson}.ipynb")
+    return result
+
+
+def main():
+    """Read the job file, grade, write the result file next to it."""
+    job = json.loads(Path(sys.argv[1]).read_text())
+    try:
+        result = run(job)
+    except Exception as error:  # reported as a grading failure for this student, never a crash of the batch
+        result = {"sid": job["sid"], "autograde_ok": False, "error": f"{type(error).__name__}: {error}", "findings": []}
+    Path(job["result"]).write_text(json.dumps(result))
+
+
+if __name__ == "__main__":
+    main()

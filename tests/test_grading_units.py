@@ -1,0 +1,238 @@
+"""Unit tests of the grading tool: student-id mapping, zip handling, integrity checks, bundle, CLI errors."""
+import json
+import os
+import subprocess
+import sys
+import zipfile
+from datetime import datetime, timezone
+
+import nbformat
+import pytest
+
+from autograder import bundle, integrity, pipeline, submissions
+
+ROOT = pipeline.ROOT
+LESSON = "01_neuron"
+RELEASED = pipeline.notebook_path(LESSON, pipeline.LESSONS)
+
+
+def released():
+    """The released lesson 01 notebook."""
+    return nbformat.read(RELEASED, as_version=4)
+
+
+@pytest.mark.parametrize("path, sid, scheme", [
+    ("Ada Lovelace_12345_assignsubmission_file_01_neuron.ipynb", "12345", "moodle"),
+    ("Ada Lovelace_12345_assignsubmission_file_/01_neuron.ipynb", "12345", "moodle"),
+    ("lovelaceada_12345_67890_01_neuron.ipynb", "12345", "canvas"),
+    ("lovelaceada_late_12345_67890_01_neuron-1.ipynb", "12345", "canvas"),
+    ("s1234567.ipynb", "s1234567", "plain"),
+    ("ada/01_neuron.ipynb", "ada", "folder"),
+    ("submitted/ada/01_neuron/01_neuron.ipynb", "ada", "exchange"),
+    ("wrapper/ada.lovelace.ipynb", "ada.lovelace", "plain"),
+])
+def test_default_patterns_map_common_lms_names(path, sid, scheme):
+    patterns = submissions.compile_patterns(LESSON)
+    assert submissions.match(path, patterns, LESSON)[:2] == (sid, scheme)
+
+
+def test_canvas_late_marker_and_unmatched_lesson_name():
+    patterns = submissions.compile_patterns(LESSON)
+    assert submissions.match("lovelaceada_late_12345_67890_x.ipynb", patterns, LESSON)[2] is True
+    assert submissions.match("01_neuron.ipynb", patterns, LESSON) is None
+
+
+def test_custom_pattern_and_bad_patterns():
+    patterns = submissions.compile_patterns(LESSON, r"(?P<sid>[a-z]+)-hw1\.ipynb$")
+    assert submissions.match("x/ada-hw1.ipynb", patterns, LESSON)[0] == "ada"
+    assert submissions.match("ada.ipynb", patterns, LESSON) is None
+    with pytest.raises(submissions.SubmissionError, match="named group"):
+        submissions.compile_patterns(LESSON, r"(\d+)")
+    with pytest.raises(submissions.SubmissionError, match="not a valid regular expression"):
+        submissions.compile_patterns(LESSON, r"(?P<sid>")
+
+
+def test_ids_are_sanitised_for_nbgrader():
+    assert submissions.safe_id("ada lovelace/../x") == "ada_lovelace_.._x"
+    assert submissions.safe_id("...") == "unknown"
+
+
+def test_collect_reports_unmatched_duplicates_and_late(tmp_path):
+    (tmp_path / "ada").mkdir()
+    (tmp_path / "ada" / "01_neuron.ipynb").write_text("{}")
+    (tmp_path / "ada.ipynb").write_text("{}")
+    (tmp_path / "notes.pdf").write_text("x")
+    (tmp_path / ".ipynb_checkpoints").mkdir()
+    (tmp_path / ".ipynb_checkpoints" / "x.ipynb").write_text("{}")
+    os.utime(tmp_path / "ada" / "01_neuron.ipynb", (1_000_000_000, 1_000_000_000))
+    deadline = datetime(2002, 1, 1, tzinfo=timezone.utc)
+    found = submissions.collect(tmp_path, LESSON, deadline=deadline)
+    assert list(found.submissions) == ["ada"]
+    assert found.submissions["ada"].relpath == "ada.ipynb"
+    assert found.duplicates[0][0] == "ada/01_neuron.ipynb"
+    assert found.unmatched == [("notes.pdf", "not a notebook (.ipynb)")]
+    assert any(f.startswith("late by") for f in found.submissions["ada"].flags)
+
+
+def test_exchange_timestamp_is_used(tmp_path):
+    folder = tmp_path / "ada" / LESSON
+    folder.mkdir(parents=True)
+    (folder / f"{LESSON}.ipynb").write_text("{}")
+    (folder / "timestamp.txt").write_text("2030-01-02 03:04:05.000000 UTC")
+    found = submissions.collect(tmp_path, LESSON)
+    assert found.submissions["ada"].timestamp == datetime(2030, 1, 2, 3, 4, 5, tzinfo=timezone.utc)
+    assert found.unmatched == []
+
+
+def test_zip_is_unpacked_safely(tmp_path):
+    archive = tmp_path / "class.zip"
+    with zipfile.ZipFile(archive, "w") as bundle_zip:
+        bundle_zip.writestr("Ada_1_assignsubmission_file_/01_neuron.ipynb", "{}")
+        bundle_zip.writestr("../../escape.ipynb", "{}")
+        bundle_zip.writestr("__MACOSX/._junk.ipynb", "{}")
+    target = submissions.extract_zip(archive, tmp_path / "out")
+    assert (target / "Ada_1_assignsubmission_file_" / "01_neuron.ipynb").exists()
+    assert not (tmp_path / "escape.ipynb").exists()
+    assert list(submissions.collect(target, LESSON).submissions) == ["1"]
+
+
+def test_corrupt_zip_is_one_clear_error(tmp_path):
+    archive = tmp_path / "broken.zip"
+    archive.write_bytes(b"PK\x03\x04 not really")
+    with pytest.raises(submissions.SubmissionError, match="not a readable zip"):
+        submissions.extract_zip(archive, tmp_path / "out")
+
+
+def raw(notebook):
+    """Notebook bytes."""
+    return nbformat.writes(notebook).encode()
+
+
+def test_integrity_accepts_the_released_notebook():
+    report = integrity.check(RELEASED.read_bytes(), released(), RELEASED.name, LESSON)
+    assert report.fatal is None and report.flags == []
+
+
+@pytest.mark.parametrize("data, reason", [
+    (b"", "empty file"), (b"   \n", "empty file"), (b"{nope", "not valid notebook JSON"),
+    (b"[1, 2]", "not a notebook"), (json.dumps({"nbformat": 5, "cells": []}).encode(), "wrong nbformat (5)"),
+    (json.dumps({"nbformat": 4, "nbformat_minor": 5, "cells": [{"cell_type": "code"}], "metadata": {}}).encode(),
+     "invalid notebook structure"),
+])
+def test_integrity_fatal_files(data, reason):
+    assert reason in integrity.check(data, released(), "x_01_neuron.ipynb", LESSON).fatal
+
+
+def test_integrity_oversized_and_renamed():
+    report = integrity.check(RELEASED.read_bytes(), released(), "homework.ipynb", LESSON, max_bytes=1000)
+    assert report.fatal.startswith("oversized file")
+    assert "renamed file (homework.ipynb)" in report.flags
+
+
+def test_integrity_flags_edited_deleted_duplicated_and_relabelled_cells():
+    notebook = released()
+    cells = {c.metadata.get("nbgrader", {}).get("grade_id"): c for c in notebook.cells}
+    cells["test_step"].source += "\nprint('edited')"
+    cells["test_neuron"].metadata.nbgrader["points"] = 50
+    cells["relu"].metadata.nbgrader["grade"] = True
+    duplicate = nbformat.from_dict(json.loads(json.dumps(cells["test_q1"])))
+    notebook.cells = [c for c in notebook.cells if c is not cells["test_relu"]] + [duplicate]
+    stripped = nbformat.from_dict(json.loads(json.dumps(cells["test_q2"])))
+    del stripped.metadata["nbgrader"]
+    notebook.cells.append(stripped)
+    report = integrity.check(raw(notebook), released(), "01_neuron.ipynb", LESSON)
+    text = "; ".join(report.flags)
+    for expected in ("edited test cell test_step", "changed metadata of test_neuron", "changed metadata of relu",
+                     "deleted test cell test_relu", "duplicated cell test_q1",
+                     "nbgrader metadata removed from test cell test_q2"):
+        assert expected in text
+    assert "nbgrader" not in report.notebook.cells[-2].metadata  # the duplicate no longer counts
+
+
+def test_integrity_converts_nbformat3_and_flags_it():
+    old = {"nbformat": 3, "nbformat_minor": 0, "metadata": {"name": ""},
+           "worksheets": [{"metadata": {}, "cells": [{"cell_type": "code", "input": "1", "language": "python",
+                                                       "metadata": {}, "outputs": [], "collapsed": False}]}]}
+    report = integrity.check(json.dumps(old).encode(), released(), "01_neuron.ipynb", LESSON)
+    assert report.fatal is None and "wrong nbformat (3), converted" in report.flags
+
+
+def test_scan_flags_student_code_only():
+    notebook = released()
+    answer = next(c for c in notebook.cells if c.metadata.get("nbgrader", {}).get("grade_id") == "step")
+    answer.source = "import numpy as np\nnp.allclose = lambda *a: True\nget_ipython().ast_transformers.append(1)"
+    flags = integrity.scan(notebook, released())
+    assert "suspicious code: assigns into numpy" in flags
+    assert "suspicious code: IPython input/AST transformers" in flags
+    assert integrity.scan(released(), released()) == []
+
+
+def test_bindings_of_the_setup_cell():
+    names = integrity.bindings(released())
+    assert names["np"] == ["numpy", None] and names["feedback"] == ["nncourse", "feedback"]
+
+
+def test_reference_stubs_open_lessons():
+    source = ('def a(x):\n    """Doc."""\n    return x + 1\n\n\ndef b(x):\n    return 2 * x\n\n\ndef helper():\n'
+              '    return 3\n')
+    text = bundle.reference_text(source, "02_x", {"a": "01_y", "b": "02_x"})
+    namespace = {}
+    exec(text, namespace)
+    assert namespace["a"](1) == 2 and namespace["helper"]() == 3
+    with pytest.raises(NotImplementedError, match="02_x"):
+        namespace["b"](1)
+
+
+def test_verify_catches_markers_and_instructor_files():
+    with pytest.raises(bundle.BundleError, match="BEGIN HIDDEN TESTS"):
+        bundle.verify({"top/lessons/x.ipynb": b"### BEGIN HIDDEN TESTS"}, [])
+    with pytest.raises(bundle.BundleError, match="instructor files"):
+        bundle.verify({"top/solutions/x.ipynb": b"{}"}, [])
+    block = sorted(bundle.solution_lines(LESSON))[0]
+    indented = "\n".join("        " + line for line in block.splitlines())
+    with pytest.raises(bundle.BundleError, match="solution code of 01_neuron"):
+        bundle.verify({"top/nncourse/x.py": indented.encode()}, [LESSON])
+
+
+def cli(*args):
+    """Run `python -m autograder ...` and return the completed process."""
+    return subprocess.run([sys.executable, "-m", "autograder", *args], cwd=ROOT, capture_output=True, text=True,
+                          timeout=300)
+
+
+def test_release_bundle_has_no_answers(tmp_path):
+    done = cli("release", "--no-generate", "--upto", LESSON, "--out", str(tmp_path))
+    assert done.returncode == 0, done.stderr
+    with zipfile.ZipFile(tmp_path / f"nncourse-student-{LESSON}.zip") as made:
+        names = made.namelist()
+        texts = {n: made.read(n).decode("utf-8", "replace") for n in names}
+    assert f"nncourse-lessons/lessons/{LESSON}/{LESSON}.ipynb" in names
+    assert "nncourse-lessons/README.md" in names and "nncourse-lessons/nncourse/feedback.py" in names
+    assert not any("solutions/" in n or n.endswith(".db") for n in names)
+    assert not any("BEGIN SOLUTION" in t or "HIDDEN TESTS" in t for t in texts.values())
+    reference = texts.get("nncourse-lessons/nncourse/reference.py", "")
+    assert "np.maximum(0.0, z)" not in reference  # relu is an exercise of lesson 01
+
+
+@pytest.mark.parametrize("args, message", [
+    (["grade", "99_nothing", "."], "no such lesson: 99_nothing"),
+    (["grade", LESSON, "/nonexistent/folder"], "no such file or folder"),
+    (["release", "--upto", "99_nothing", "--no-generate"], "no such lesson"),
+])
+def test_cli_errors_are_one_line(args, message):
+    done = cli(*args, "--allow-unsandboxed") if args[0] == "grade" else cli(*args)
+    assert done.returncode == 1
+    assert message in done.stderr and len(done.stderr.strip().splitlines()) == 1
+
+
+def test_cli_corrupt_zip(tmp_path):
+    archive = tmp_path / "class.zip"
+    archive.write_bytes(b"garbage")
+    done = cli("grade", LESSON, str(archive), "--out", str(tmp_path / "out"), "--db", str(tmp_path / "gb.db"))
+    assert done.returncode == 1 and "not a readable zip" in done.stderr
+
+
+def test_help_for_every_command():
+    for command in ([], ["release"], ["grade"]):
+        done = cli(*command, "--help")
+        assert done.returncode == 0 and "usage:" in done.stdout
