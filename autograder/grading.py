@@ -222,7 +222,7 @@ def finish(row, result, opts, released):
     if result is not None:
         row["flags"] = row["flags"] + [f for f in result.get("findings", []) if f not in row["flags"]]
         if not result.get("autograde_ok"):
-            row["flags"].append(f"NOT GRADED (tool error, gradebook unchanged): {result.get('error', '')[:200]}")
+            row["flags"].append(f"NOT GRADED (tool error, gradebook unchanged): {result.get('error', '')[-600:]}")
             row["score"], row["max_score"] = None, None
             return
         row["auto_score"] = sum(g["auto_score"] or 0 for g in result["grades"])

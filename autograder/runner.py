@@ -7,6 +7,7 @@ import os
 import re
 import shutil
 import sys
+import tempfile
 from pathlib import Path
 
 from nbconvert.preprocessors import CSSHTMLHeaderPreprocessor, Preprocessor
@@ -52,7 +53,7 @@ def prepare(job):
     (scratch / "source" / lesson).mkdir(parents=True)
     shutil.copy(job["template_db"], scratch / "gradebook.db")
     shutil.copytree(job["mplconfig"], scratch / "mpl")
-    for folder in ("kernel", "mpl", f"autograded/{sid}/{lesson}"):
+    for folder in ("mpl", f"autograded/{sid}/{lesson}"):
         (scratch / folder).mkdir(parents=True, exist_ok=True)
         (scratch / folder).chmod(0o777)
     return scratch
@@ -90,8 +91,11 @@ def run(job):
     scratch = prepare(job)
     lesson, sid = job["lesson"], job["sid"]
     cgroup = sandbox.PidsCgroup(f"{os.getpid()}-{sid}", job["limits"]["processes"]) if job["sandbox"] else None
+    # unix socket paths must stay under ~107 characters, so the kernel's sockets live in a short /tmp folder
+    kerneldir = Path(tempfile.mkdtemp(prefix="nnk-"))
+    kerneldir.chmod(0o777)
     sandbox.SandboxKernelManager.settings = {
-        "sandbox": job["sandbox"], "kerneldir": str(scratch / "kernel"), "course": job["course"],
+        "sandbox": job["sandbox"], "kerneldir": str(kerneldir), "course": job["course"],
         "mplconfig": str(scratch / "mpl"), "workdir": str(scratch / "autograded" / sid / lesson),
         "modules": job["modules"], "bindings": job["bindings"], "limits": job["limits"],
         "cgroup_wrap": cgroup.wrap if cgroup else None}
@@ -100,6 +104,7 @@ def run(job):
     try:
         graded = api.autograde(lesson, sid, force=True, create=True)
     finally:
+        shutil.rmtree(kerneldir, ignore_errors=True)
         if cgroup:
             cgroup.close()
     result = {"sid": sid, "autograde_ok": bool(graded.get("success")), "log": graded.get("log", "")[-4000:]}
@@ -107,7 +112,7 @@ def run(job):
     found = json.loads(findings_file.read_text()) if findings_file.exists() else {"findings": []}
     result["findings"] = found["findings"]
     if not result["autograde_ok"]:
-        result["error"] = (graded.get("error") or "")[-2000:]
+        result["error"] = (graded.get("log") or "")[-1500:] + (graded.get("error") or "")[-500:]
         return result
     result["grades"], result["timestamp"] = scores(scratch, lesson, sid)
     feedback = api.generate_feedback(lesson, sid, force=True)

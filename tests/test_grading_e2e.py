@@ -269,6 +269,7 @@ def test_smoke_class_for_lesson(lesson, tmp_path):
     opts = grading.Options(lesson=lesson, source=folder, out=tmp_path / "out", db=tmp_path / "gb.db", jobs=2,
                            cell_timeout=60, notebook_timeout=300, progress=False)
     rows = {r["student"]: r for r in grading.grade(opts)[0]}
+    assert (opts.out / ".work" / "results" / "full.json").exists(), f"the full submission was not graded: {rows['full']}"
     full = sum(g["auto_score"] or 0 for g in json.loads((opts.out / ".work" / "results" / "full.json").read_text())["grades"])
     assert full == auto_points(lesson), rows["full"]
     assert rows["blank"]["score"] == 0, rows["blank"]
