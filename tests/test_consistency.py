@@ -1,7 +1,7 @@
 """solutions/ and lessons/ agree: same lessons, lessons regenerate identically, nothing secret is released."""
+import ast
 import json
 import os
-import re
 from concurrent.futures import ThreadPoolExecutor
 
 import nbformat
@@ -9,6 +9,7 @@ import pytest
 
 from autograder import pipeline
 from nncourse import reference
+from tests.validity import plain_python
 
 SECRETS = ("### BEGIN SOLUTION", "### END SOLUTION", "### BEGIN HIDDEN TESTS", "### END HIDDEN TESTS",
            "=== BEGIN MARK SCHEME ===")
@@ -64,9 +65,20 @@ def test_solution_notebook_is_executed_and_clean(lesson):
     assert set(nb.metadata) == {"kernelspec", "language_info"}, "stray notebook metadata; rebuild to normalize it"
 
 
+def reference_names(source):
+    """Names a cell takes from nncourse.reference, as `reference.f` or `from nncourse.reference import f`."""
+    names = set()
+    for node in ast.walk(ast.parse(plain_python(source))):
+        if isinstance(node, ast.ImportFrom) and node.module == "nncourse.reference":
+            names |= {alias.name for alias in node.names}
+        elif isinstance(node, ast.Attribute) and isinstance(node.value, ast.Name) and node.value.id == "reference":
+            names.add(node.attr)
+    return names
+
+
 @pytest.mark.parametrize("lesson", LESSONS)
 def test_lesson_uses_only_reference_functions_of_earlier_lessons(lesson):
-    source = "\n".join(c.source for c in nbformat.read(pipeline.notebook_path(lesson), as_version=4).cells)
-    used = set(re.findall(r"reference\.([A-Za-z_]\w*)", source))
+    cells = nbformat.read(pipeline.notebook_path(lesson), as_version=4).cells
+    used = set().union(*(reference_names(c.source) for c in cells if c.cell_type == "code"))
     too_early = {name for name in used if reference.INTRODUCED_IN.get(name, "99") >= lesson}
     assert not too_early, f"{lesson} uses reference functions it grades itself (or unknown ones): {sorted(too_early)}"

@@ -1,9 +1,7 @@
 """Lesson 02 grading validity: stubs fail, solutions pass, typical mistakes are caught, other correct answers pass."""
 import math
 
-import matplotlib.pyplot as plt
 import numpy as np
-import pytest
 import scipy.special
 
 from tests.validity import Exercises
@@ -303,13 +301,6 @@ def softmax(z):
 ex.multiple_choice({"q1": "b", "q2": "c", "q3": "b", "q4": "d", "q5": "a"})
 
 test_grading, test_every_exercise_has_enough_variants = ex.pytest_functions()
-
-
-@pytest.fixture(autouse=True)
-def close_figures():
-    """The lesson's widget cells run while building contexts; close their figures after each case."""
-    yield
-    plt.close("all")
 
 
 def test_lesson_has_the_promised_exercises():

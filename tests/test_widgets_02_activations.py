@@ -5,7 +5,6 @@ from functools import partial
 import matplotlib
 
 matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pytest  # noqa: E402
 
@@ -18,12 +17,6 @@ from tests.validity import Exercises  # noqa: E402
 def sol():
     """The solution notebook's functions (every exercise plus the given GELU cell)."""
     return Exercises("02_activations").context("q1")
-
-
-@pytest.fixture(autouse=True)
-def close_figures():
-    yield
-    plt.close("all")
 
 
 def stub(name):

@@ -4,7 +4,6 @@ a friendly status line, and an update (recompute + full Agg draw) stays cheap.""
 import matplotlib
 
 matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pytest  # noqa: E402
 
@@ -26,12 +25,6 @@ def stub(name):
 def broken(*args, **kwargs):
     """A student function that crashes in some other way."""
     raise ValueError("shapes do not match")
-
-
-@pytest.fixture(autouse=True)
-def close_figures():
-    yield
-    plt.close("all")
 
 
 def test_line_fit_explorer_follows_the_sliders():

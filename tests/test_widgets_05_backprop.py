@@ -24,14 +24,6 @@ def lesson():
     return ex.context("q1")
 
 
-@pytest.fixture(autouse=True)
-def close_figures():
-    """Every widget opens a figure; close them so a long run never hits matplotlib's open-figure warning."""
-    yield
-    import matplotlib.pyplot as plt
-    plt.close("all")
-
-
 def unfinished(*args, **kwargs):
     raise NotImplementedError()
 
