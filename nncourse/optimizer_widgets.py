@@ -287,6 +287,24 @@ def batch_noise(minibatches, batch_size=8):
 
 # --- training curves on the digits -----------------------------------------------------------------
 LR_SCALES = {"learning rates × 0.1": 0.1, "learning rates × 1": 1.0, "learning rates × 10": 10.0}
+EXPLODED = 2.0          # a run whose final loss is above this many times its starting loss has diverged
+CHANCE_LOSS_GAP = 0.15  # a final loss this close to ln K (a uniform guess over K classes) ...
+CHANCE_ACCURACY = 1.5   # ... with an accuracy below this many times 1/K is stuck at chance
+
+
+def outcome(losses, accuracy, num_classes):
+    """How a training run ended, for a legend: "diverged", "stuck at chance" or "accuracy NN%".
+
+    Diverged: a loss became nan or inf, or the final loss is above EXPLODED times the first one.
+    Stuck at chance: the final loss is within CHANCE_LOSS_GAP of ln K, what a network scores by giving
+    every one of the K classes probability 1/K, and the accuracy is below CHANCE_ACCURACY / K.
+    """
+    losses = np.asarray(losses, dtype=float)
+    if losses.size == 0 or not np.all(np.isfinite(losses)) or losses[-1] > EXPLODED * losses[0]:
+        return "diverged"
+    if abs(losses[-1] - math.log(num_classes)) < CHANCE_LOSS_GAP and accuracy < CHANCE_ACCURACY / num_classes:
+        return "stuck at chance"
+    return f"accuracy {accuracy:.0%}"
 
 
 def train_curves(updates, minibatches, X, y, sizes, lrs, num_epochs=8, batch_size=32, seed=0, beta=0.9):
@@ -364,8 +382,7 @@ class OptimizerCurves(LiveFigure):
             losses, accuracy = results[name]
             self.curves[name].set_data(np.arange(len(losses)), np.clip(losses, 0, 10))
             lr = self.lrs[name] * LR_SCALES[scale]
-            verdict = f"accuracy {accuracy:.0%}" if math.isfinite(losses[-1]) else "diverged"
-            text.set_text(f"{name} (lr {lr:.3g}): {verdict}")
+            text.set_text(f"{name} (lr {lr:.3g}): {outcome(losses, accuracy, self.sizes[-1])}")
         self.ax.set_title(f"{self.sizes} network, batch size {self.batch_size}", fontsize=10)
 
     def render(self):

@@ -145,57 +145,71 @@ def adam_update(w, dw, m, v, t, lr, beta1=0.9, beta2=0.999, eps=1e-7):
     return w - alpha * m / (np.sqrt(v) + eps * root), m, v
 
 # --- minibatches ------------------------------------------------------------------------------
+def chunks(X, y, order, batch_size):
+    return [(X[order[i:i + batch_size]], y[order[i:i + batch_size]]) for i in range(0, len(order), batch_size)]
+
+
 @ex.wrong("minibatches", "drops the last partial batch")
 def minibatches(X, y, batch_size, seed=0):
     order = np.random.default_rng(seed).permutation(len(X))
-    for start in range(0, len(X) - batch_size + 1, batch_size):
-        chosen = order[start:start + batch_size]
-        yield X[chosen], y[chosen]
+    return [(X[order[i:i + batch_size]], y[order[i:i + batch_size]]) for i in range(0, len(X) - batch_size + 1, batch_size)]
 
 @ex.wrong("minibatches", "no shuffling")
 def minibatches(X, y, batch_size, seed=0):
-    for start in range(0, len(X), batch_size):
-        yield X[start:start + batch_size], y[start:start + batch_size]
+    return chunks(X, y, np.arange(len(X)), batch_size)
 
 @ex.wrong("minibatches", "shuffles X and y with different orders")
 def minibatches(X, y, batch_size, seed=0):
     rng = np.random.default_rng(seed)
     X, y = X[rng.permutation(len(X))], y[rng.permutation(len(y))]
-    for start in range(0, len(X), batch_size):
-        yield X[start:start + batch_size], y[start:start + batch_size]
+    return chunks(X, y, np.arange(len(X)), batch_size)
 
 @ex.wrong("minibatches", "samples with replacement")
 def minibatches(X, y, batch_size, seed=0):
     rng = np.random.default_rng(seed)
-    for start in range(0, len(X), batch_size):
-        chosen = rng.integers(0, len(X), size=min(batch_size, len(X) - start))
-        yield X[chosen], y[chosen]
+    return chunks(X, y, rng.integers(0, len(X), size=len(X)), batch_size)
 
 @ex.wrong("minibatches", "ignores the seed")
 def minibatches(X, y, batch_size, seed=0):
-    order = np.random.default_rng().permutation(len(X))
-    for start in range(0, len(X), batch_size):
-        chosen = order[start:start + batch_size]
-        yield X[chosen], y[chosen]
+    return chunks(X, y, np.random.default_rng().permutation(len(X)), batch_size)
 
 @ex.wrong("minibatches", "same order for every seed")
 def minibatches(X, y, batch_size, seed=0):
-    order = np.random.default_rng(42).permutation(len(X))
-    for start in range(0, len(X), batch_size):
-        chosen = order[start:start + batch_size]
-        yield X[chosen], y[chosen]
+    return chunks(X, y, np.random.default_rng(42).permutation(len(X)), batch_size)
 
-@ex.right("minibatches", "legacy RandomState shuffle, returns a list")
+@ex.wrong("minibatches", "legacy global generator: np.random.seed(seed), np.random.permutation")
 def minibatches(X, y, batch_size, seed=0):
-    order = np.arange(len(X))
-    np.random.RandomState(seed).shuffle(order)
-    return [(X[order[i:i + batch_size]], y[order[i:i + batch_size]]) for i in range(0, len(order), batch_size)]
+    np.random.seed(seed)
+    return chunks(X, y, np.random.permutation(len(X)), batch_size)
 
-@ex.right("minibatches", "np.array_split on a permutation")
+@ex.wrong("minibatches", "legacy RandomState(seed).permutation")
+def minibatches(X, y, batch_size, seed=0):
+    return chunks(X, y, np.random.RandomState(seed).permutation(len(X)), batch_size)
+
+@ex.wrong("minibatches", "default_rng(seed).choice without replacement (other draws than permutation)")
+def minibatches(X, y, batch_size, seed=0):
+    return chunks(X, y, np.random.default_rng(seed).choice(len(X), len(X), replace=False), batch_size)
+
+@ex.wrong("minibatches", "right batches, but a generator instead of a list")
 def minibatches(X, y, batch_size, seed=0):
     order = np.random.default_rng(seed).permutation(len(X))
-    for chosen in np.array_split(order, range(batch_size, len(X), batch_size)):
-        yield X[chosen], y[chosen]
+    for start in range(0, len(X), batch_size):
+        yield X[order[start:start + batch_size]], y[order[start:start + batch_size]]
+
+@ex.wrong("minibatches", "batches taken from the end of the order first")
+def minibatches(X, y, batch_size, seed=0):
+    return chunks(X, y, np.random.default_rng(seed).permutation(len(X)), batch_size)[::-1]
+
+@ex.right("minibatches", "default_rng(seed).shuffle of an index array (same draws as permutation)")
+def minibatches(X, y, batch_size, seed=0):
+    order = np.arange(len(X))
+    np.random.default_rng(seed).shuffle(order)
+    return chunks(X, y, order, batch_size)
+
+@ex.right("minibatches", "np.array_split on a permutation, batches as lists")
+def minibatches(X, y, batch_size, seed=0):
+    order = np.random.default_rng(seed).permutation(len(X))
+    return [[X[chosen], y[chosen]] for chosen in np.array_split(order, range(batch_size, len(X), batch_size))]
 
 # --- knowledge check --------------------------------------------------------------------------
 ANSWERS = (("q1", "d"), ("q2", "b"), ("q3", "b"), ("q4", "a"), ("q5", "c"))

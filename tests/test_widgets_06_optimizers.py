@@ -8,8 +8,9 @@ import pytest
 
 matplotlib.use("Agg")
 
-from nncourse import data, plots, widgets  # noqa: E402
-from tests.test_math_06_optimizers import SOLUTION  # noqa: E402
+from nncourse import data, plots, reference, widgets  # noqa: E402
+from nncourse import optimizer_widgets as ow  # noqa: E402
+from tests.test_math_06_optimizers import SOLUTION, ex  # noqa: E402
 
 plots.apply_style()
 UPDATES = [SOLUTION[name] for name in ("sgd_update", "momentum_update", "rmsprop_update", "adam_update")]
@@ -146,3 +147,129 @@ def test_slider_changes_blit_instead_of_redrawing_everything(interactive_backend
     draws, wall, cpu = timed_updates(view, lambda i: {"batch_size": int(rng.integers(1, 121))})
     print(f"batch noise update (ipympl, blit): wall p50 {wall[0]:.1f} p95 {wall[1]:.1f} ms, cpu p50 {cpu[0]:.1f} p95 {cpu[1]:.1f} ms")
     assert draws <= 1
+
+
+# --- how a run ended: the legend's verdicts ----------------------------------------------------------
+@pytest.mark.parametrize("losses, accuracy, verdict", [
+    ([2.3, 1.2, 0.4], 0.91, "accuracy 91%"),
+    ([2.3, 40.0, np.inf], 0.1, "diverged"),
+    ([2.3, np.nan], 0.0, "diverged"),
+    ([2.3, 3.1, 5.2], 0.3, "diverged"),                   # finite but more than twice the start: exploding
+    ([2.3, 2.38, 2.33, 2.32], 0.106, "stuck at chance"),  # ln 10 = 2.303 and about 1 in 10 right
+    ([2.3, 2.31], 0.6, "accuracy 60%"),                   # loss near ln K but clearly better than chance
+    ([2.3, 1.9], 0.09, "accuracy 9%"),                    # poor but its loss has moved away from ln K
+])
+def test_outcome_names_divergence_and_chance(losses, accuracy, verdict):
+    from nncourse.optimizer_widgets import outcome
+    assert outcome(losses, accuracy, 10) == verdict
+
+
+def test_outcome_uses_the_number_of_classes():
+    from nncourse.optimizer_widgets import outcome
+    assert outcome([0.70, 0.69], 0.52, 2) == "stuck at chance"   # ln 2 = 0.693
+    assert outcome([0.70, 0.69], 0.52, 10) == "accuracy 52%"
+
+
+# --- the digits race of section 7: the text describes the curves the widget draws -----------------------
+class Capture:
+    """Stands in for nncourse.widgets: records the arguments the lesson's cell passes to optimizer_curves."""
+
+    def optimizer_curves(self, *args, **kwargs):
+        self.args, self.kwargs = args, kwargs
+
+
+def race_cell_settings():
+    """The lesson's race cell, run with the solution functions and a recording stand-in for the widget."""
+    source = next(c.source for c in ex.solution.cells if c.cell_type == "code" and "optimizer_curves(" in c.source)
+    capture = Capture()
+    exec(source, {**SOLUTION, "data": data, "widgets": capture})
+    updates, minibatches, X, y = capture.args[:4], capture.args[4], capture.args[5], capture.args[6]
+    return updates, minibatches, X, y, capture.kwargs
+
+
+@pytest.fixture(scope="module")
+def race():
+    """{scale: {optimizer: (losses, accuracy, legend text)}} as the widget computes and labels them."""
+    updates, minibatches, X, y, settings = race_cell_settings()
+    curves = widgets.optimizer_curves(*updates, minibatches, X, y, **settings)
+    runs = {}
+    for label, scale in ow.LR_SCALES.items():
+        curves.update(scale=label)
+        legend = {name: text.get_text() for name, text in zip(ow.OPTIMIZERS, curves.legend.get_texts())}
+        runs[scale] = {name: (*curves.results(label)[name], legend[name]) for name in ow.OPTIMIZERS}
+    return runs, settings, len(y)
+
+
+def race_text():
+    return next(c.source for c in ex.solution.cells if c.cell_type == "markdown" and "What the curves show" in c.source)
+
+
+def final(runs, scale):
+    return {name: float(losses[-1]) for name, (losses, _, _) in runs[scale].items()}
+
+
+def test_race_text_matches_the_settings(race):
+    runs, settings, m = race
+    text, intro = race_text(), next(c.source for c in ex.solution.cells if "7 · The four optimizers" in c.source)
+    steps_per_epoch = -(-m // 32)
+    assert settings["num_epochs"] == 6 and m == 500 and settings["sizes"] == [64, 32, 10]
+    assert f"6 epochs of {steps_per_epoch} batches ({6 * steps_per_epoch} steps)" in text
+    assert settings["lrs"] == {"SGD": 0.3, "momentum": 0.05, "RMSprop": 0.003, "Adam": 0.003}
+    assert "SGD 0.3, momentum 0.05" in intro and "RMSprop and Adam 0.003" in intro
+
+
+def test_race_at_the_given_rates(race):
+    runs, _, _ = race
+    text, loss = race_text(), final(runs, 1.0)
+    ranked = sorted(loss, key=loss.get)
+    assert set(ranked[:2]) == {"SGD", "momentum"} and set(ranked[2:]) == {"RMSprop", "Adam"}, loss
+    for name, quoted in (("SGD", "0.18"), ("momentum", "0.09"), ("RMSprop", "0.44"), ("Adam", "0.50")):
+        assert f"{loss[name]:.2f}" == quoted and quoted in text, (name, loss[name])
+    assert all(legend.startswith(f"{name} (lr") and "accuracy" in legend for name, (_, _, legend) in runs[1.0].items())
+
+
+def test_race_at_ten_times_the_rates(race):
+    runs, _, _ = race
+    loss, first_epoch = final(runs, 10.0), {name: float(r[0][1]) for name, r in runs[10.0].items()}
+    ranked = sorted(loss, key=loss.get)
+    assert set(ranked[:2]) == {"RMSprop", "Adam"}, loss
+    assert abs(loss["Adam"] - 0.03) < 0.01
+    assert min(first_epoch, key=first_epoch.get) == "momentum", first_epoch
+    momentum = runs[10.0]["momentum"][0]
+    assert momentum[-1] > 2 * momentum.min(), "momentum's loss should climb back up after its best epoch"
+    sgd_losses, sgd_accuracy, sgd_legend = runs[10.0]["SGD"]
+    assert np.all(np.isfinite(sgd_losses)) and sgd_legend.endswith("stuck at chance"), sgd_legend
+    assert abs(sgd_losses[-1] - np.log(10)) < 0.05 and sgd_accuracy < 0.15
+    assert not any("diverged" in legend or "stuck" in legend for name, (_, _, legend) in runs[10.0].items() if name != "SGD")
+
+
+def test_race_at_a_tenth_of_the_rates(race):
+    runs, _, _ = race
+    loss = final(runs, 0.1)
+    assert min(loss, key=loss.get) == "momentum" and all(value > 1.0 for value in loss.values()), loss
+
+
+def test_adams_best_rate_is_the_largest_and_above_the_quoted_range(race):
+    runs, settings, _ = race
+    adam = {scale: float(runs[scale]["Adam"][0][-1]) for scale in runs}
+    best = min(adam, key=adam.get)
+    assert best == 10.0 and settings["lrs"]["Adam"] * best > 0.01 and "Adam's best rate of the three is 0.03" in race_text()
+    assert adam[1.0] > final(runs, 1.0)["SGD"], "the text says Adam at 0.003 is slower than plain SGD"
+
+
+def test_sgd_at_ten_times_the_rate_kills_every_hidden_unit():
+    """The text's explanation of 'stuck at chance': after SGD at lr 3, no hidden ReLU unit is active for any
+    image and the network predicts one digit for every image."""
+    updates, minibatches, X, y, settings = race_cell_settings()
+    params = reference.init_params(settings["sizes"], seed=0)
+    with np.errstate(all="ignore"):
+        for epoch in range(settings["num_epochs"]):
+            for Xb, yb in minibatches(X, y, 32, epoch):
+                probs, cache = reference.mlp_forward(Xb, params)
+                grads = reference.mlp_backward(probs, yb, cache, params)
+                params = [(updates[0](W, dW, 10 * settings["lrs"]["SGD"]), updates[0](b, db, 10 * settings["lrs"]["SGD"]))
+                          for (W, b), (dW, db) in zip(params, grads)]
+    hidden = reference.relu(X @ params[0][0] + params[0][1])
+    assert not np.any(hidden > 0)
+    assert len(np.unique(reference.predict(X, params))) == 1
+    assert "predicts the same digit for every image" in race_text() and "every hidden ReLU unit" in race_text()
