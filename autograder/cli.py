@@ -74,9 +74,17 @@ def parser():
     return top
 
 
+def absolute_paths(args):
+    """Make every path argument absolute against the current folder (runners work elsewhere)."""
+    for name, value in vars(args).items():
+        if isinstance(value, Path):
+            setattr(args, name, Path(os.path.abspath(value.expanduser())))
+    return args
+
+
 def main(argv=None):
     """Run a subcommand; bad input ends with one line and status 1."""
-    args = parser().parse_args(argv)
+    args = absolute_paths(parser().parse_args(argv))
     try:
         args.run(args)
     except (grading.GradingError, submissions.SubmissionError, bundle.BundleError) as error:

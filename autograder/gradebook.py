@@ -8,6 +8,7 @@ from pathlib import Path
 from nbgrader.api import Gradebook, MissingEntry
 
 from autograder import pipeline
+from autograder.submissions import printable
 
 COURSE_ID = "nncourse"
 
@@ -67,11 +68,22 @@ def totals(db_path, lesson, sid):
         return submission.score, submission.max_score, submission.needs_manual_grade
 
 
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+
+
+def csv_cell(value):
+    """A cell spreadsheets show as text: student strings made printable, formula starts behind a quote."""
+    if not isinstance(value, str):
+        return value
+    return ("'" if value.startswith(FORMULA_STARTS) else "") + printable(value)
+
+
 def write_csv(path, rows):
     """grades.csv: one row per student (and one per file that could not be used)."""
     fields = ["student", "score", "max_score", "auto_score", "needs_manual_grade", "late", "file", "flags"]
-    with open(path, "w", newline="") as handle:
+    with open(path, "w", newline="", encoding="utf-8") as handle:
         writer = csv.DictWriter(handle, fieldnames=fields, extrasaction="ignore")
         writer.writeheader()
         for row in rows:
-            writer.writerow({**row, "flags": "; ".join(row.get("flags", []))})
+            cells = {**row, "flags": "; ".join(row.get("flags", []))}
+            writer.writerow({name: csv_cell(cells.get(name)) for name in fields})

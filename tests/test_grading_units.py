@@ -29,7 +29,7 @@ def released():
     ("s1234567.ipynb", "s1234567", "plain"),
     ("ada/01_neuron.ipynb", "ada", "folder"),
     ("submitted/ada/01_neuron/01_neuron.ipynb", "ada", "exchange"),
-    ("wrapper/ada.lovelace.ipynb", "ada.lovelace", "plain"),
+    ("ada.lovelace.ipynb", "ada.lovelace", "plain"),
 ])
 def test_default_patterns_map_common_lms_names(path, sid, scheme):
     patterns = submissions.compile_patterns(LESSON)
@@ -40,6 +40,7 @@ def test_canvas_late_marker_and_unmatched_lesson_name():
     patterns = submissions.compile_patterns(LESSON)
     assert submissions.match("lovelaceada_late_12345_67890_x.ipynb", patterns, LESSON)[2] is True
     assert submissions.match("01_neuron.ipynb", patterns, LESSON) is None
+    assert submissions.match("wrapper/ada.lovelace.ipynb", patterns, LESSON) is None  # layouts start at the top
 
 
 def test_custom_pattern_and_bad_patterns():
@@ -53,8 +54,9 @@ def test_custom_pattern_and_bad_patterns():
 
 
 def test_ids_are_sanitised_for_nbgrader():
-    assert submissions.safe_id("ada lovelace/../x") == "ada_lovelace_.._x"
-    assert submissions.safe_id("...") == "unknown"
+    assert submissions.safe_id("ada.lovelace-2") == "ada.lovelace-2"
+    assert submissions.safe_id("ada lovelace/../x").startswith("ada_lovelace_x-")
+    assert submissions.safe_id("...").startswith("id-")
 
 
 def test_collect_reports_unmatched_duplicates_and_late(tmp_path):
@@ -70,7 +72,8 @@ def test_collect_reports_unmatched_duplicates_and_late(tmp_path):
     assert list(found.submissions) == ["ada"]
     assert found.submissions["ada"].relpath == "ada.ipynb"
     assert found.duplicates[0][0] == "ada/01_neuron.ipynb"
-    assert found.unmatched == [("notes.pdf", "not a notebook (.ipynb)")]
+    assert found.unmatched == [(".ipynb_checkpoints", "hidden or system folder (not searched)"),
+                               ("notes.pdf", "not a notebook (.ipynb)")]
     assert any(f.startswith("late by") for f in found.submissions["ada"].flags)
 
 
