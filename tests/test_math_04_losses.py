@@ -1,5 +1,7 @@
 """Lesson 04 math: every loss and its gradient, in nncourse.reference and in the solution notebook, checked
 against central finite differences and against JAX (log_softmax, autodiff) as an independent oracle."""
+import re
+
 import nbformat
 import numpy as np
 import pytest
@@ -182,17 +184,59 @@ def test_logit_gradients(y, z):
     np.testing.assert_allclose([grad_bce, grad_mse], [auto_bce, auto_mse], rtol=1e-10)
 
 
+# --- numbers the lesson's text states, recomputed from the lesson's own data and functions ----------
+NOTEBOOK = nbformat.read(ROOT / "solutions" / "04_losses" / "04_losses.ipynb", as_version=4)
+MARKDOWN = "\n".join(cell.source for cell in NOTEBOOK.cells if cell.cell_type == "markdown")
+
+
+def stated(pattern):
+    """The number the lesson's markdown states where `pattern` (one regex group) matches, exactly once."""
+    found = re.findall(pattern, MARKDOWN)
+    assert len(found) == 1, f"the lesson should state this number once: {pattern!r} matched {found}"
+    return float(found[0])
+
+
+def lesson_line_data():
+    """x_line, y_line exactly as the lesson's code cell makes them."""
+    line = next(line for cell in NOTEBOOK.cells if cell.cell_type == "code"
+                for line in cell.source.splitlines() if line.startswith("x_line, y_line = data.noisy_line("))
+    namespace = {"data": data}
+    exec(line, namespace)
+    return namespace["x_line"], namespace["y_line"]
+
+
 def test_confidently_wrong_ratio_quoted_in_the_lesson():
     grad_bce, grad_mse = loss_widgets.logit_gradients(1.0, -8.0)
-    assert 1000 < grad_bce / grad_mse < 2000, "the lesson says MSE pushes about 1500 times more weakly at z = -8"
+    ratio = stated(r"pushes about (\d+) times more weakly")
+    assert grad_bce / grad_mse == pytest.approx(ratio, rel=0.05), f"at z = -8 the ratio is {grad_bce / grad_mse:.0f}"
 
 
 def test_divergence_threshold_quoted_in_the_lesson():
-    hessian = 2 * np.array([[np.mean(X_LINE ** 2), np.mean(X_LINE)], [np.mean(X_LINE), 1.0]])
-    critical = 2 / np.linalg.eigvalsh(hessian).max()
-    assert 0.6 < critical < 0.8, f"the lesson says descent diverges above about 0.7, the threshold is {critical:.3f}"
-    _, converged = loss_widgets.descend_line(SOLUTION["mse"], X_LINE, Y_LINE, critical * 0.9, 200)
-    w, b = np.polyfit(X_LINE, Y_LINE, 1)
-    assert converged[-1] == pytest.approx(SOLUTION["mse"](Y_LINE, w * X_LINE + b), rel=1e-6)
-    path, _ = loss_widgets.descend_line(SOLUTION["mse"], X_LINE, Y_LINE, critical * 1.1, 400)
+    """lr < 2 / (largest eigenvalue of the MSE Hessian): the numbers in the text, from the lesson's own data."""
+    x, y = lesson_line_data()
+    hessian = 2 * np.array([[np.mean(x ** 2), np.mean(x)], [np.mean(x), 1.0]])
+    largest = np.linalg.eigvalsh(hessian).max()
+    critical = 2 / largest
+    assert largest == pytest.approx(stated(r"\$\\lambda_\{\\max\} \\approx (\d+\.\d+)\$"), abs=0.005)
+    assert critical == pytest.approx(stated(r"one above about\s+(\d\.\d+)"), abs=0.005)
+    assert critical == pytest.approx(stated(r"2 / \\lambda_\{\\max\} \\approx (\d\.\d+)"), abs=0.005)
+    # the Hessian above is the MSE's true one, and the widget's descent obeys the threshold
+    auto = jax.hessian(lambda v: jax_mse(jnp.asarray(y), v[0] * jnp.asarray(x) + v[1]))(jnp.array([0.3, -0.2]))
+    np.testing.assert_allclose(hessian, auto, rtol=1e-12)
+    _, converged = loss_widgets.descend_line(SOLUTION["mse"], x, y, critical * 0.95, 400)
+    w, b = np.polyfit(x, y, 1)
+    assert converged[-1] == pytest.approx(SOLUTION["mse"](y, w * x + b), rel=1e-6)
+    path, _ = loss_widgets.descend_line(SOLUTION["mse"], x, y, critical * 1.02, 400)
     assert len(path) < 401, "a learning rate above the threshold must diverge"
+    assert 0.001 < critical < 1.0, "the widget's learning-rate slider (1e-3 to 1) must reach the threshold"
+
+
+def test_sigmoid_float_limits_quoted_in_the_lesson():
+    """p = sigmoid(z) is exactly 1 from z of about 37 on, but exactly 0 only below about -745 (float64)."""
+    z = np.linspace(30.0, 40.0, 100_001)
+    first_one = z[np.argmax(reference.sigmoid(z) == 1.0)]
+    z = np.linspace(-760.0, -700.0, 600_001)
+    last_zero = z[reference.sigmoid(z) == 0.0].max()
+    assert first_one == pytest.approx(stated(r"as soon as \$z \\gtrsim (\d+)\$"), abs=0.5)
+    assert last_zero == pytest.approx(-stated(r"until \$z \\approx -(\d+)\$"), abs=0.5)
+    assert reference.sigmoid(first_one - 0.01) < 1.0 and reference.sigmoid(last_zero + 0.01) > 0.0

@@ -80,8 +80,25 @@ def binary_cross_entropy(y, p, eps=1e-12):
     chosen = np.where(y == 1, p, 1.0 - p)
     return float(-np.log(np.clip(chosen, eps, None)).mean())
 
-@ex.right("binary_cross_entropy", "loop with math.log and eps = 1e-15")
+@ex.wrong("binary_cross_entropy", "eps ignored (always clips at 1e-12)")
+def binary_cross_entropy(y, p, eps=1e-12):
+    y, p = np.asarray(y, dtype=float), np.clip(np.asarray(p, dtype=float), 1e-12, 1 - 1e-12)
+    return float(-np.mean(y * np.log(p) + (1 - y) * np.log(1 - p)))
+
+@ex.wrong("binary_cross_entropy", "another default eps (1e-15) than the one the lesson fixes")
 def binary_cross_entropy(y, p, eps=1e-15):
+    y, p = np.asarray(y, dtype=float), np.clip(np.asarray(p, dtype=float), eps, 1 - eps)
+    return float(-np.mean(y * np.log(p) + (1 - y) * np.log(1 - p)))
+
+@ex.wrong("binary_cross_entropy", "log overflow hidden with np.errstate, nan replaced afterwards")
+def binary_cross_entropy(y, p, eps=1e-12):
+    y, p = np.asarray(y, dtype=float), np.asarray(p, dtype=float)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        terms = y * np.log(p) + (1 - y) * np.log(1 - p)
+    return float(-np.mean(np.nan_to_num(terms)))
+
+@ex.right("binary_cross_entropy", "loop with math.log")
+def binary_cross_entropy(y, p, eps=1e-12):
     import math
     total = 0.0
     for label, prob in zip(np.ravel(y).tolist(), np.ravel(p).tolist()):
@@ -119,6 +136,18 @@ def categorical_cross_entropy(y, probs, eps=1e-12):
 def categorical_cross_entropy(y, probs, eps=1e-12):
     probs = np.clip(np.asarray(probs, dtype=float), 1e-3, 1.0)
     return float(-np.mean(np.sum(labels_to_one_hot(y, probs.shape[1]) * np.log(probs), axis=1)))
+
+@ex.wrong("categorical_cross_entropy", "eps ignored (always clips at 1e-12)")
+def categorical_cross_entropy(y, probs, eps=1e-12):
+    probs = np.clip(np.asarray(probs, dtype=float), 1e-12, 1.0)
+    return float(-np.mean(np.sum(labels_to_one_hot(y, probs.shape[1]) * np.log(probs), axis=1)))
+
+@ex.wrong("categorical_cross_entropy", "log(0) hidden with np.errstate, nan replaced afterwards")
+def categorical_cross_entropy(y, probs, eps=1e-12):
+    probs = np.asarray(probs, dtype=float)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        terms = labels_to_one_hot(y, probs.shape[1]) * np.log(probs)
+    return float(-np.mean(np.sum(np.nan_to_num(terms), axis=1)))
 
 @ex.right("categorical_cross_entropy", "index the true-class probabilities")
 def categorical_cross_entropy(y, probs, eps=1e-12):
@@ -167,6 +196,21 @@ def cross_entropy_from_logits(y, logits):
     logits = np.asarray(logits, dtype=float)
     shifted = logits - logits.max(axis=1, keepdims=True)
     return float(-np.mean(np.sum(labels_to_one_hot(y, logits.shape[1]) * shifted, axis=1)))
+
+@ex.wrong("cross_entropy_from_logits", "one max shift for the whole batch (rows on other scales underflow)")
+def cross_entropy_from_logits(y, logits):
+    logits = np.asarray(logits, dtype=float)
+    shifted = logits - logits.max()
+    with np.errstate(divide="ignore"):
+        log_probs = shifted - np.log(np.exp(shifted).sum(axis=1, keepdims=True))
+    return float(-np.mean(np.sum(labels_to_one_hot(y, logits.shape[1]) * log_probs, axis=1)))
+
+@ex.wrong("cross_entropy_from_logits", "naive log-sum-exp with the overflow hidden by np.errstate")
+def cross_entropy_from_logits(y, logits):
+    logits = np.asarray(logits, dtype=float)
+    with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+        log_probs = logits - np.log(np.exp(logits).sum(axis=1, keepdims=True))
+    return float(-np.mean(np.sum(labels_to_one_hot(y, logits.shape[1]) * log_probs, axis=1)))
 
 @ex.right("cross_entropy_from_logits", "np.logaddexp.reduce per row, integer indexing")
 def cross_entropy_from_logits(y, logits):
