@@ -54,7 +54,8 @@ def parser():
     rel.add_argument("--no-generate", action="store_true", help="bundle lessons/ as they are, without regenerating")
     rel.set_defaults(run=release)
     gr = sub.add_parser("grade", help="autograde a folder or LMS zip of submissions", description=grade.__doc__,
-                        epilog="Default file names understood: Moodle 'Name_12345_assignsubmission_file_x.ipynb', "
+                        epilog="Default layouts, read from the top of SUBMISSIONS: Moodle "
+                               "'Name_12345_assignsubmission_file_x.ipynb' (file or folder), "
                                "Canvas 'name_12345_67890_x.ipynb', 'studentid.ipynb', 'studentid/LESSON.ipynb', "
                                "nbgrader exchange 'submitted/<student>/<LESSON>/<LESSON>.ipynb'.")
     gr.add_argument("lesson", help="lesson folder name, e.g. 01_neuron")

@@ -26,11 +26,11 @@ NOT_IDS = ("submitted", "submissions")  # folder names that are never a student
 # Named group `sid` is the student id; `late` (optional) marks an LMS late flag. Tried in order, each
 # anchored at the top of SUBMISSIONS: whatever lies inside a student's upload belongs to that student.
 DEFAULT_PATTERNS = (
-    ("moodle", r"^[^/]*?_(?P<sid>\d+)_assignsubmission_file_[^/]*(?:/.*)?\.ipynb$"),
-    ("canvas", r"^[a-z0-9-]+_(?:(?P<late>late)_)?(?P<sid>\d+)_\d+_[^/]*\.ipynb$"),
-    ("exchange", r"^(?:submitted/)?(?P<sid>[^/]+)/{lesson}/[^/]+\.ipynb$"),
-    ("folder", r"^(?P<sid>[^/]+)/[^/]*{lesson}[^/]*\.ipynb$"),
-    ("plain", r"^(?P<sid>[^/]+)\.ipynb$"),
+    ("moodle", r"\A[^/]*?_(?P<sid>\d+)_assignsubmission_file_[^/]*(?:/.*)?\.ipynb\Z"),
+    ("canvas", r"\A[a-z0-9-]+_(?:(?P<late>late)_)?(?P<sid>\d+)_\d+_[^/]*\.ipynb\Z"),
+    ("exchange", r"\A(?:submitted/)?(?P<sid>[^/]+)/{lesson}/[^/]+\.ipynb\Z"),
+    ("folder", r"\A(?P<sid>[^/]+)/[^/]*{lesson}[^/]*\.ipynb\Z"),
+    ("plain", r"\A(?P<sid>[^/]+)\.ipynb\Z"),
 )
 VALID_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]*")
 
@@ -178,21 +178,27 @@ def unpack(bundle, entry, target):
     try:
         target.parent.mkdir(parents=True, exist_ok=True)
         handle = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o644)
-    except FileExistsError:
-        return "same name as another entry of the zip"
     except OSError as error:
+        if isinstance(error, FileExistsError) and error.filename == str(target) and target.is_file():
+            return "same name as another entry of the zip"
         return f"could not be unpacked ({error.strerror or error})"
     try:
         with os.fdopen(handle, "wb") as out, bundle.open(entry) as data:
             shutil.copyfileobj(data, out)
-        stamp = datetime(*entry.date_time).timestamp()
-        os.utime(target, (stamp, stamp))
-    except (zipfile.BadZipFile, zlib.error, EOFError, NotImplementedError, RuntimeError, OSError) as error:
+    except (zipfile.BadZipFile, zlib.error, EOFError, NotImplementedError, RuntimeError, ValueError, OSError) as error:
         target.unlink(missing_ok=True)
         return f"damaged zip entry ({printable(error)})"
-    except (ValueError, OverflowError):
-        pass  # impossible date in the zip: the file keeps the unpacking time
+    set_time(target, entry.date_time)
     return None
+
+
+def set_time(target, date_time):
+    """Give an unpacked file its zip entry time (the LMS's upload time); an impossible date is left out."""
+    try:
+        stamp = datetime(*date_time).timestamp()
+        os.utime(target, (stamp, stamp))
+    except (ValueError, OverflowError, OSError):
+        pass
 
 
 def extract_zip(archive, destination):
@@ -214,7 +220,7 @@ def extract_zip(archive, destination):
                            or unpack(bundle, entry, destination.joinpath(*parts)))
                 if problem:
                     destination.skipped.append((printable(name), problem))
-    except (zipfile.BadZipFile, OSError) as error:
+    except (zipfile.BadZipFile, OSError, ValueError, EOFError) as error:
         raise SubmissionError(f"{archive}: not a readable zip file ({printable(error)})") from None
     return destination
 
@@ -272,7 +278,7 @@ def compile_patterns(lesson, custom=None):
         if "sid" not in pattern.groupindex:
             raise SubmissionError("--pattern needs a named group (?P<sid>...) for the student id")
         return [("custom", pattern)]
-    return [(name, re.compile(text.format(lesson=re.escape(lesson)), re.IGNORECASE))
+    return [(name, re.compile(text.format(lesson=re.escape(lesson)), re.IGNORECASE | re.DOTALL))
             for name, text in DEFAULT_PATTERNS]
 
 
