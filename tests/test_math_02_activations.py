@@ -208,3 +208,34 @@ def test_saturated_sigmoid_learns_slower_than_relu():
     assert fast[10] < 1e-6 < slow[10]
     dead = activation_widgets.train_neuron(reference.relu, reference.relu_grad, 1.0, 0.2, -2.0, -2.0, 0.5, 50)
     np.testing.assert_allclose(dead, dead[0])  # a dead ReLU never moves
+
+
+def test_softmax_backward_matches_jax_vjp_and_finite_differences(solution, jax_modules):
+    """dZ = A * (dA - sum(dA * A) per row) is the vector-Jacobian product of softmax: jax.vjp and differences agree."""
+    jax, jnp = jax_modules
+    softmax, softmax_backward = solution["softmax"], solution["softmax_backward"]
+    rng = np.random.default_rng(21)
+    for m, k, scale in ((1, 2, 1.0), (5, 3, 2.0), (7, 10, 6.0)):
+        z, dA = rng.normal(size=(m, k)) * scale, rng.normal(size=(m, k))
+        got = softmax_backward(dA, softmax(z))
+        _, vjp = jax.vjp(lambda v: jax.nn.softmax(v, axis=-1), jnp.asarray(z))
+        np.testing.assert_allclose(got, vjp(jnp.asarray(dA))[0], rtol=1e-10, atol=1e-13)
+        numeric = np.zeros_like(z)  # gradient of L(z) = sum(dA * softmax(z)) by central differences
+        for index in np.ndindex(z.shape):
+            step = np.zeros_like(z)
+            step[index] = H
+            numeric[index] = (np.sum(dA * softmax(z + step)) - np.sum(dA * softmax(z - step))) / (2 * H)
+        np.testing.assert_allclose(got, numeric, rtol=1e-6, atol=1e-8)
+        np.testing.assert_allclose(got.sum(axis=1), 0.0, atol=1e-12)  # the property the lesson states
+
+
+def test_softmax_backward_is_finite_for_extreme_logits(solution, jax_modules):
+    jax, jnp = jax_modules
+    softmax, softmax_backward = solution["softmax"], solution["softmax_backward"]
+    z = np.array([[1000.0, 0.0, -1000.0], [-1000.0, -999.0, -1001.0], [0.0, 0.0, 0.0]])
+    dA = np.array([[2.0, -1.0, 5.0], [1.0, 3.0, -2.0], [4.0, 4.0, 4.0]])
+    with np.errstate(over="raise", invalid="raise", divide="raise"):  # underflow to 0 is expected and harmless
+        got = softmax_backward(dA, softmax(z))
+    _, vjp = jax.vjp(lambda v: jax.nn.softmax(v, axis=-1), jnp.asarray(z))
+    np.testing.assert_allclose(got, vjp(jnp.asarray(dA))[0], rtol=1e-10, atol=1e-13)
+    np.testing.assert_allclose(got[2], 0.0)  # equal upstream gradients give dZ = 0, as the lesson says

@@ -63,9 +63,17 @@ def relu_grad(z):
 def relu_grad(z):
     return np.heaviside(z, 0.0)
 
-@ex.right("relu_grad", "np.where")
+@ex.wrong("relu_grad", "integers instead of the floats the lesson asks for")
 def relu_grad(z):
     return np.where(np.asarray(z) > 0, 1, 0)
+
+@ex.wrong("relu_grad", "booleans instead of floats")
+def relu_grad(z):
+    return np.asarray(z) > 0
+
+@ex.right("relu_grad", "np.where with float constants")
+def relu_grad(z):
+    return np.where(np.asarray(z) > 0, 1.0, 0.0)
 
 
 # --- leaky_relu -------------------------------------------------------------------------------
@@ -112,6 +120,12 @@ def sigmoid(z):
 def sigmoid(z):
     z = np.asarray(z, dtype=float)
     return np.where(z >= 0, 1 / (1 + np.exp(-z)), np.exp(z) / (1 + np.exp(z)))
+
+@ex.wrong("sigmoid", "exp(z) / (1 + exp(z)) with the overflow hidden by np.errstate (nan for z = 1000)")
+def sigmoid(z):
+    with np.errstate(over="ignore", invalid="ignore"):
+        e = np.exp(np.asarray(z, dtype=float))
+        return e / (1.0 + e)
 
 @ex.wrong("sigmoid", "sign error")
 def sigmoid(z):
@@ -183,6 +197,12 @@ def sigmoid_grad(z):
 def tanh(z):
     z = np.asarray(z, dtype=float)
     return (np.exp(z) - np.exp(-z)) / (np.exp(z) + np.exp(-z))
+
+@ex.wrong("tanh", "textbook exponentials with the overflow hidden by np.errstate (nan)")
+def tanh(z):
+    z = np.asarray(z, dtype=float)
+    with np.errstate(over="ignore", invalid="ignore"):
+        return (np.exp(z) - np.exp(-z)) / (np.exp(z) + np.exp(-z))
 
 @ex.wrong("tanh", "sigmoid instead")
 def tanh(z):
@@ -263,6 +283,12 @@ def softmax(z):
     e = np.exp(z - z.max())
     return e / e.sum(axis=-1, keepdims=True)
 
+@ex.wrong("softmax", "no max shift, overflow hidden by np.errstate (nan for huge logits)")
+def softmax(z):
+    with np.errstate(over="ignore", invalid="ignore"):
+        e = np.exp(np.asarray(z, dtype=float))
+        return e / e.sum(axis=-1, keepdims=True)
+
 @ex.wrong("softmax", "subtracts the max in place")
 def softmax(z):
     z -= z.max(axis=-1, keepdims=True)
@@ -297,6 +323,68 @@ def softmax(z):
     return out
 
 
+# --- softmax_backward -------------------------------------------------------------------------
+def weighted_sum(dA, A, axis=1):
+    return np.sum(np.asarray(dA, dtype=float) * np.asarray(A, dtype=float), axis=axis, keepdims=True)
+
+
+@ex.wrong("softmax_backward", "diagonal of the Jacobian only: A * dA")
+def softmax_backward(dA, A):
+    return np.asarray(A, dtype=float) * np.asarray(dA, dtype=float)
+
+@ex.wrong("softmax_backward", "the sigmoid's slope A (1 - A) dA")
+def softmax_backward(dA, A):
+    A = np.asarray(A, dtype=float)
+    return A * (1 - A) * np.asarray(dA, dtype=float)
+
+@ex.wrong("softmax_backward", "unweighted sum of dA")
+def softmax_backward(dA, A):
+    dA, A = np.asarray(dA, dtype=float), np.asarray(A, dtype=float)
+    return A * (dA - dA.sum(axis=1, keepdims=True))
+
+@ex.wrong("softmax_backward", "one weighted sum for the whole batch")
+def softmax_backward(dA, A):
+    dA, A = np.asarray(dA, dtype=float), np.asarray(A, dtype=float)
+    return A * (dA - np.sum(dA * A))
+
+@ex.wrong("softmax_backward", "weighted sum over the examples (axis 0)")
+def softmax_backward(dA, A):
+    return np.asarray(A, dtype=float) * (np.asarray(dA, dtype=float) - weighted_sum(dA, A, axis=0))
+
+@ex.wrong("softmax_backward", "sign error in the subtraction")
+def softmax_backward(dA, A):
+    return np.asarray(A, dtype=float) * (np.asarray(dA, dtype=float) + weighted_sum(dA, A))
+
+@ex.wrong("softmax_backward", "modifies dA in place")
+def softmax_backward(dA, A):
+    dA -= weighted_sum(dA, A)
+    dA *= A
+    return dA
+
+@ex.right("softmax_backward", "the full Jacobian diag(a) - a a^T for every row")
+def softmax_backward(dA, A):
+    A, dA = np.asarray(A, dtype=float), np.asarray(dA, dtype=float)
+    rows = [(np.diag(a) - np.outer(a, a)) @ d for a, d in zip(A, dA)]
+    return np.array(rows).reshape(A.shape)
+
+@ex.right("softmax_backward", "einsum with an explicit Kronecker delta, float32 kept")
+def softmax_backward(dA, A):
+    A, dA = np.asarray(A), np.asarray(dA)
+    if A.dtype.kind != "f":
+        A = A.astype(float)
+    eye = np.eye(A.shape[-1], dtype=A.dtype)
+    jacobian = A[:, :, None] * (eye[None] - A[:, None, :])  # [m, i, j] = a_i (delta_ij - a_j)
+    return np.einsum("mi,mij->mj", dA.astype(A.dtype), jacobian)
+
+@ex.right("softmax_backward", "python loops over rows and classes")
+def softmax_backward(dA, A):
+    out = []
+    for a_row, d_row in zip(np.asarray(A, dtype=float).tolist(), np.asarray(dA, dtype=float).tolist()):
+        average = sum(a * d for a, d in zip(a_row, d_row))
+        out.append([a * (d - average) for a, d in zip(a_row, d_row)])
+    return np.array(out, dtype=float).reshape(np.shape(A))
+
+
 # --- knowledge check --------------------------------------------------------------------------
 ex.multiple_choice({"q1": "b", "q2": "c", "q3": "b", "q4": "d", "q5": "a"})
 
@@ -305,7 +393,8 @@ test_grading, test_every_exercise_has_enough_variants = ex.pytest_functions()
 
 def test_lesson_has_the_promised_exercises():
     code = [e for e in ex.exercise_ids() if not e.startswith("q")]
-    assert set(code) >= {"relu", "relu_grad", "leaky_relu", "sigmoid", "sigmoid_grad", "tanh", "tanh_grad", "softmax"}
+    assert set(code) >= {"relu", "relu_grad", "leaky_relu", "sigmoid", "sigmoid_grad", "tanh", "tanh_grad", "softmax",
+                        "softmax_backward"}
     assert len([e for e in ex.exercise_ids() if e.startswith("q")]) >= 4
 
 
