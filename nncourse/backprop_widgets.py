@@ -1,4 +1,5 @@
-"""Lesson 05 widgets: a small training playground and a one-weight nudge, both run on the student's backward pass.
+"""Lesson 05 widgets: the worked example as a live computational graph, and a small training playground and a
+one-weight nudge, both run on the student's backward pass.
 
 Only functions from earlier lessons come from `nncourse.reference` (the forward pass, softmax, losses,
 accuracy, initialisation); every gradient shown here comes from the student's own `train_step` or
@@ -237,3 +238,76 @@ class WeightNudge(LiveFigure):
 def weight_nudge(mlp_backward, X, y, params, activation="relu", weights=None):
     """Nudge one weight with a slider and compare the loss change with `mlp_backward`'s gradient times the nudge."""
     return WeightNudge(mlp_backward, X, y, params, activation, weights)
+
+
+# --- the worked example as a computational graph --------------------------------------------------
+def chain_example(x, w, b, y=1.0):
+    """Forward values and backward gradients of z = w x + b, a = sigmoid(z), L = (a - y)^2, as plain floats.
+
+    "dL/dz" and the like are derivatives of L; "da/dz" and the like are the local derivatives on the edges,
+    whose products along a path give them (the chain rule).
+    """
+    z = w * x + b
+    a = float(ref.sigmoid(z))
+    L = (a - y) ** 2
+    dL_da, da_dz = 2 * (a - y), a * (1 - a)
+    dL_dz = dL_da * da_dz
+    return {"x": float(x), "w": float(w), "b": float(b), "y": float(y), "z": float(z), "a": a, "L": float(L),
+            "dL/dL": 1.0, "dL/da": dL_da, "da/dz": da_dz, "dL/dz": dL_dz, "dz/dw": float(x), "dz/dx": float(w),
+            "dz/db": 1.0, "dL/dw": dL_dz * x, "dL/dx": dL_dz * w, "dL/db": dL_dz}
+
+
+GRAPH_NODES = {  # name: (position, how the forward value is shown)
+    "x": ((0.0, 2.0), "x = {x:.2f}"), "w": ((0.0, 1.0), "w = {w:.2f}"), "b": ((0.0, 0.0), "b = {b:.2f}"),
+    "z": ((2.3, 1.0), "z = wx + b\n= {z:.4f}"), "a": ((4.6, 1.0), "a = σ(z)\n= {a:.4f}"),
+    "L": ((6.9, 1.0), "L = (a − y)², y = {y:g}\n= {L:.4f}"),
+}
+GRAPH_EDGES = {  # (from, to): how the local derivative on the edge is shown
+    ("x", "z"): "∂z/∂x = w = {dz/dx:.2f}", ("w", "z"): "∂z/∂w = x = {dz/dw:.2f}", ("b", "z"): "∂z/∂b = 1",
+    ("z", "a"): "∂a/∂z = a(1 − a)\n= {da/dz:.4f}", ("a", "L"): "∂L/∂a = 2(a − y)\n= {dL/da:.4f}",
+}
+
+
+class ComputationGraph(LiveFigure):
+    """The lesson's worked example drawn as a graph: forward values on the nodes (blue), the gradient of L
+    at every node (red) and the local derivatives on the edges; sliders move the input x, the weight w and b."""
+
+    def __init__(self, x=1.5, w=0.8, b=-0.2, y=1.0):
+        self.y = y
+        fig, ax = plots.figure(figsize=(8.6, 3.4))
+        self.ax = ax
+        ax.set_xlim(-0.8, 7.9)
+        ax.set_ylim(-0.75, 2.75)
+        ax.axis("off")
+        box = dict(boxstyle="round,pad=0.35", fc="white", ec=plots.BLACK, lw=0.9)
+        self.node_texts, self.grads, self.locals = {}, {}, {}
+        for name, ((px, py), _) in GRAPH_NODES.items():
+            self.node_texts[name] = ax.text(px, py, "", ha="center", va="center", fontsize=9, color=plots.BLUE,
+                                        bbox=box, zorder=3)
+            self.grads[name] = ax.text(px, py - 0.5, "", ha="center", va="top", fontsize=9, color=plots.RED,
+                                       zorder=3)
+        for (start, end), _ in GRAPH_EDGES.items():
+            (x0, y0), (x1, y1) = GRAPH_NODES[start][0], GRAPH_NODES[end][0]
+            tail, head = np.array([x0 + 0.45, y0]), np.array([x1 - 0.6, y1 + 0.12 * (y0 - y1)])
+            ax.annotate("", xy=head, xytext=tail, arrowprops=dict(arrowstyle="->", color="0.45", lw=1.1), zorder=1)
+            where = tail + (0.45 if y0 != y1 else 0.5) * (head - tail)
+            self.locals[(start, end)] = ax.text(where[0], where[1] + 0.08, "", ha="center", va="bottom", fontsize=8,
+                                                color="0.3", zorder=2, bbox=dict(fc="white", ec="none", pad=0.5))
+        ax.set_title("forward values (blue) flow right; the gradient of L (red) flows back left, "
+                     "multiplied by each edge's local derivative", fontsize=9)
+        controls = {"x": slider("input x", x, -3.0, 3.0, step=0.1), "w": slider("weight w", w, -3.0, 3.0, step=0.1),
+                    "b": slider("bias b", b, -3.0, 3.0, step=0.1)}
+        super().__init__(chain_example, controls, fig)
+
+    def redraw(self, x, w, b):
+        values = chain_example(x, w, b, self.y)
+        for name, (_, label) in GRAPH_NODES.items():
+            self.node_texts[name].set_text(label.format(**values))
+            self.grads[name].set_text(f"∂L/∂{name} = {values['dL/d' + name]:+.4f}")
+        for edge, label in GRAPH_EDGES.items():
+            self.locals[edge].set_text(label.format(**values))
+
+
+def computation_graph(x=1.5, w=0.8, b=-0.2, y=1.0):
+    """The worked example z = w x + b, a = sigmoid(z), L = (a - y)^2 as a live graph with x, w and b sliders."""
+    return ComputationGraph(x, w, b, y)

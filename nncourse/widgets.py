@@ -7,7 +7,7 @@ lesson holds the builders; add a line here when a lesson adds one.
 from nncourse.live import LiveFigure, slider  # noqa: F401
 from nncourse.neuron_widgets import neuron_explorer, perceptron_trainer  # noqa: F401
 from nncourse.loss_widgets import line_descent, line_fit_explorer, probability_losses  # noqa: F401
-from nncourse.backprop_widgets import playground, weight_nudge  # noqa: F401
+from nncourse.backprop_widgets import computation_graph, playground, weight_nudge  # noqa: F401
 from nncourse.activation_widgets import activation_explorer, gradient_depth, saturation_trainer, softmax_explorer  # noqa: F401
 from nncourse.keras_widgets import keras_race  # noqa: F401
 from nncourse.optimizer_widgets import batch_noise, optimizer_curves, optimizer_race  # noqa: F401

@@ -1,7 +1,10 @@
 """solutions/ and lessons/ agree: same lessons, lessons regenerate identically, nothing secret is released."""
 import ast
+import io
 import json
 import os
+import re
+import tokenize
 from concurrent.futures import ThreadPoolExecutor
 
 import nbformat
@@ -82,3 +85,81 @@ def test_lesson_uses_only_reference_functions_of_earlier_lessons(lesson):
     used = set().union(*(reference_names(c.source) for c in cells if c.cell_type == "code"))
     too_early = {name for name in used if reference.INTRODUCED_IN.get(name, "99") >= lesson}
     assert not too_early, f"{lesson} uses reference functions it grades itself (or unknown ones): {sorted(too_early)}"
+
+
+# Words about how the course is made (issues, tickets, to-do notes, its authoring) mean nothing to a student.
+BACKSTAGE = re.compile(r"\b(issues?|tickets?|todo|fixme|tbd|pull requests?|bug tracker|authoring|"
+                       r"(the )?course'?s? authors?|grader engineer|erratum|errata)\b", re.IGNORECASE)
+
+
+def student_facing_text(cell):
+    """What a student reads in a cell: all of a markdown cell; the comments and strings of a code cell."""
+    if cell.cell_type != "code":
+        return cell.source
+    tokens = tokenize.generate_tokens(io.StringIO(plain_python(cell.source)).readline)
+    return "\n".join(t.string for t in tokens if t.type in (tokenize.COMMENT, tokenize.STRING))
+
+
+@pytest.mark.parametrize("lesson", LESSONS)
+def test_notebook_does_not_talk_about_how_the_course_is_made(lesson):
+    cells = nbformat.read(pipeline.notebook_path(lesson), as_version=4).cells
+    found = [(index, match.group(0)) for index, cell in enumerate(cells)
+             for match in BACKSTAGE.finditer(student_facing_text(cell))]
+    assert not found, f"solutions/{lesson} speaks of issues, tickets or its authoring (cell, word): {found}"
+
+
+@pytest.mark.parametrize("text, hit", [("In the notation of the issue you may have seen", True), ("TODO: explain", True),
+                                       ("see ticket 12", True), ("a note on the course's authoring", True),
+                                       ("the tissue of a leaf", False), ("Tissues and todos-list", False),
+                                       ("Adam's default rate", False)])
+def test_backstage_words_pattern(text, hit):
+    assert bool(BACKSTAGE.search(text)) == hit
+
+
+# Every "section N" in a lesson's text points at one of its own numbered headings ("## N · Title"). Each reference is
+# registered below with a word of the heading it means, so inserting or renumbering a section cannot leave it stale.
+SECTION_HEADING = re.compile(r"^## (\d+) · (.+)$", re.MULTILINE)
+SECTION_REFERENCE = re.compile(r"\bsections?\s+(\d+)\b", re.IGNORECASE)
+SECTION_REFERENCES = {  # lesson: [(the reference in its sentence, (\d+) for the number, a space for any white space;
+                        #          a word of the heading it means)]
+    "02_activations": [(r"as section (\d+) shows, is why deep ReLU networks train", "vanishing gradient")],
+    "03_forward_pass": [(r"\(section (\d+) showed one failure\)", "first weights")],
+    "04_losses": [(r"\(section (\d+) shows why this is only a patch\)", "from logits")],
+    "05_backprop": [(r"section (\d+) shows you how to catch it", "gradient checking"),
+                    (r"see the convention in section (\d+)", "softmax + cross-entropy"),
+                    (r"softmax \+ cross-entropy, section (\d+)", "softmax + cross-entropy")],
+    "06_optimizers": [(r"plus a schedule, section (\d+)", "schedules"),
+                      (r"which is what section (\d+) does", "real network")],
+}
+
+
+def spaced(pattern):
+    return pattern.replace(" ", r"\s+")
+
+
+def markdown_of(lesson):
+    return "\n".join(c.source for c in nbformat.read(pipeline.notebook_path(lesson), as_version=4).cells
+                     if c.cell_type == "markdown")
+
+
+@pytest.mark.parametrize("lesson", LESSONS)
+def test_section_references_point_at_the_right_heading(lesson):
+    text = markdown_of(lesson)
+    headings = {int(number): title for number, title in SECTION_HEADING.findall(text)}
+    assert sorted(headings) == list(range(1, len(headings) + 1)), f"{lesson}: sections are not numbered 1, 2, ...: {headings}"
+    registered = SECTION_REFERENCES.get(lesson, [])
+    found = [match for match in SECTION_REFERENCE.finditer(text)]
+    for match in found:
+        sentence = text[max(0, match.start() - 60):match.end() + 60].replace("\n", " ")
+        owners = [(pattern, word) for pattern, word in registered
+                  if any(m.start(1) == match.start(1) for m in re.finditer(spaced(pattern), text))]
+        assert len(owners) == 1, (f"{lesson}: register this reference in SECTION_REFERENCES with a word of the heading it "
+                                  f"means: ...{sentence}...")
+        number = int(match.group(1))
+        assert number in headings, f"{lesson}: 'section {number}' does not exist: ...{sentence}..."
+        word = owners[0][1]
+        assert word.lower() in headings[number].lower(), (
+            f"{lesson}: 'section {number}' is '{headings[number]}', but the sentence means the section about "
+            f"'{word}': ...{sentence}...")
+    unused = [pattern for pattern, _ in registered if not re.search(spaced(pattern), text)]
+    assert not unused, f"{lesson}: SECTION_REFERENCES lists references the text no longer makes: {unused}"

@@ -198,6 +198,17 @@ def mlp_backward(probs, y, cache, params, activation="relu"):
             dZ = (dZ @ params[layer][0].T) * SLOPE[activation](cache[layer - 1][1])
     return grads
 
+@ex.wrong("mlp_backward", "integer labels only (one-hot rows break it)")
+def mlp_backward(probs, y, cache, params, activation="relu"):
+    probs = np.asarray(probs, dtype=float)
+    grads, dZ = [None] * len(params), (probs - np.eye(probs.shape[1])[np.asarray(y)]) / len(probs)
+    for layer in reversed(range(len(params))):
+        A_prev = cache[layer][0]
+        grads[layer] = (A_prev.T @ dZ, dZ.sum(axis=0))
+        if layer > 0:
+            dZ = (dZ @ params[layer][0].T) * SLOPE[activation](cache[layer - 1][1])
+    return grads
+
 @ex.right("mlp_backward", "recursive, recomputing activations from the cache")
 def mlp_backward(probs, y, cache, params, activation="relu"):
     def back(layer, dZ):
@@ -271,6 +282,15 @@ def gradient_check(f, x, grad, eps=1e-5):
     numeric = np.full(x.shape, (f(x + eps) - f(x - eps)) / (2 * eps))
     return relative(numeric, grad)
 
+@ex.wrong("gradient_check", "returns a 0-d array instead of a float")
+def gradient_check(f, x, grad, eps=1e-5):
+    return np.array(relative(central_differences(f, x, eps, divide_by=2 * eps), grad))
+
+@ex.wrong("gradient_check", "returns the integer 0 when both gradients are zero")
+def gradient_check(f, x, grad, eps=1e-5):
+    result = relative(central_differences(f, x, eps, divide_by=2 * eps), grad)
+    return 0 if result == 0 else result
+
 @ex.right("gradient_check", "perturb in place and restore, np.ndindex")
 def gradient_check(f, x, grad, eps=1e-5):
     numeric = np.zeros(np.shape(x))
@@ -337,13 +357,18 @@ def train_step(X, y, params, lr, activation="relu"):
 
 
 # --- train --------------------------------------------------------------------------------------
-@ex.wrong("train", "ignores the seed")
-def train(X, y, sizes, lr, num_epochs, activation="relu", seed=0):
-    params, losses = ref.init_params(sizes, seed=0), []
+def descend(params, X, y, lr, num_epochs, activation):
+    """num_epochs reference train_steps from params: (params, losses), as train returns them."""
+    losses = []
     for _ in range(num_epochs):
         params, loss = ref.train_step(X, y, params, lr, activation)
         losses.append(loss)
     return params, losses
+
+
+@ex.wrong("train", "ignores the seed")
+def train(X, y, sizes, lr, num_epochs, activation="relu", seed=0):
+    return descend(ref.init_params(sizes, seed=0), X, y, lr, num_epochs, activation)
 
 @ex.wrong("train", "also appends the final loss")
 def train(X, y, sizes, lr, num_epochs, activation="relu", seed=0):
@@ -369,6 +394,24 @@ def train(X, y, sizes, lr, num_epochs, activation="relu", seed=0):
         params, loss = ref.train_step(X, y, params, lr)
         losses.append(loss)
     return params, losses
+
+@ex.wrong("train", "own He init from the legacy global generator (np.random.seed)")
+def train(X, y, sizes, lr, num_epochs, activation="relu", seed=0):
+    np.random.seed(seed)
+    params = [(np.random.randn(n_in, n_out) * np.sqrt(2 / n_in), np.zeros(n_out)) for n_in, n_out in zip(sizes[:-1], sizes[1:])]
+    return descend(params, X, y, lr, num_epochs, activation)
+
+@ex.wrong("train", "own init from default_rng(seed), uniform with the He spread")
+def train(X, y, sizes, lr, num_epochs, activation="relu", seed=0):
+    rng, params = np.random.default_rng(seed), []
+    for n_in, n_out in zip(sizes[:-1], sizes[1:]):
+        limit = np.sqrt(3) * np.sqrt(2 / n_in)     # the same standard deviation as He's normal
+        params.append((rng.uniform(-limit, limit, size=(n_in, n_out)), np.zeros(n_out)))
+    return descend(params, X, y, lr, num_epochs, activation)
+
+@ex.wrong("train", "biases start at 0.01 instead of init_params's zeros")
+def train(X, y, sizes, lr, num_epochs, activation="relu", seed=0):
+    return descend([(W, b + 0.01) for W, b in ref.init_params(sizes, seed=seed)], X, y, lr, num_epochs, activation)
 
 @ex.right("train", "while loop, positional init arguments, losses as an array")
 def train(X, y, sizes, lr, num_epochs, activation="relu", seed=0):

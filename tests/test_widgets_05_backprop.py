@@ -163,6 +163,73 @@ def test_weight_nudge_explains_an_unfinished_mlp_backward():
     assert "Implement" in widget.status.value
 
 
+# --- the computational graph of section 2 --------------------------------------------------------
+def central(f, value, eps=1e-6):
+    return (f(value + eps) - f(value - eps)) / (2 * eps)
+
+
+@pytest.mark.parametrize("x, w, b, y", [(1.5, 0.8, -0.2, 1.0), (-2.0, 2.5, 0.3, 0.0), (0.7, -1.1, 0.9, 1.0), (3.0, -3.0, -0.2, 1.0)])
+def test_chain_example_gradients_match_finite_differences(x, w, b, y):
+    values = bw.chain_example(x, w, b, y)
+    assert all(isinstance(v, float) for v in values.values()), "plain floats only"
+    loss = lambda x_, w_, b_: bw.chain_example(x_, w_, b_, y)["L"]
+    assert values["dL/dw"] == pytest.approx(central(lambda v: loss(x, v, b), w), rel=1e-6, abs=1e-10)
+    assert values["dL/db"] == pytest.approx(central(lambda v: loss(x, w, v), b), rel=1e-6, abs=1e-10)
+    assert values["dL/dx"] == pytest.approx(central(lambda v: loss(v, w, b), x), rel=1e-6, abs=1e-10)
+    z = w * x + b
+    assert values["dL/dz"] == pytest.approx(central(lambda v: (float(ref.sigmoid(v)) - y) ** 2, z), rel=1e-6, abs=1e-10)
+    assert values["dL/da"] == pytest.approx(central(lambda v: (v - y) ** 2, values["a"]), rel=1e-6, abs=1e-10)
+    assert values["da/dz"] == pytest.approx(central(lambda v: float(ref.sigmoid(v)), z), rel=1e-6, abs=1e-12)
+    # every gradient is the one to its right times the local derivative on the edge between them
+    assert values["dL/dz"] == pytest.approx(values["dL/da"] * values["da/dz"], rel=1e-12)
+    for leaf in "xwb":
+        assert values[f"dL/d{leaf}"] == pytest.approx(values["dL/dz"] * values[f"dz/d{leaf}"], rel=1e-12)
+
+
+def test_chain_example_is_the_worked_table():
+    values = bw.chain_example(1.5, 0.8, -0.2, 1.0)
+    table = {"z": 1.0, "a": 0.7311, "L": 0.0723, "dL/da": -0.5379, "da/dz": 0.1966, "dL/dz": -0.1058,
+             "dL/dw": -0.1586, "dL/db": -0.1058}
+    assert {key: round(values[key], 4) for key in table} == table
+    lesson_text = "\n".join(c.source for c in ex.solution.cells if c.cell_type == "markdown")
+    for number in ("0.7311", "0.0723", "-0.5379", "0.1966", "-0.1058", "-0.1586"):
+        assert f"${number}$" in lesson_text
+
+
+def test_chain_example_claims_of_the_things_to_try():
+    """x = 0 gives w no gradient at all; w = -3, x = 3 is confidently wrong yet passes almost nothing back."""
+    assert bw.chain_example(0.0, 0.8, -0.2, 1.0)["dL/dw"] == 0.0
+    wrong = bw.chain_example(3.0, -3.0, -0.2, 1.0)
+    assert wrong["a"] < 1e-3 and wrong["L"] > 0.99
+    assert 5e-5 < wrong["da/dz"] < 5e-4 and abs(wrong["dL/dz"]) < 1e-3 and abs(wrong["dL/dw"]) < 1e-3
+    text = next(c.source for c in ex.solution.cells if c.cell_type == "markdown" and "The same graph, live" in c.source)
+    assert "set $x = 0$" in text and "set $w = -3$ and $x = 3$" in text and "about $10^{-4}$" in text
+
+
+def test_computation_graph_widget_shows_both_passes_and_follows_the_sliders():
+    graph = widgets.computation_graph()
+    assert isinstance(graph, bw.ComputationGraph) and graph.error is None and graph.status.value == ""
+    assert graph.node_texts["a"].get_text() == "a = σ(z)\n= 0.7311"
+    assert graph.grads["w"].get_text() == "∂L/∂w = -0.1586" and graph.grads["L"].get_text() == "∂L/∂L = +1.0000"
+    assert graph.locals[("w", "z")].get_text() == "∂z/∂w = x = 1.50"
+    before = {name: text.get_text() for name, text in graph.grads.items()}
+    graph.update(x=-2.0)                       # the input: both passes change
+    assert graph.node_texts["x"].get_text() == "x = -2.00" and graph.node_texts["z"].get_text() == "z = wx + b\n= -1.8000"
+    after = {name: text.get_text() for name, text in graph.grads.items()}
+    assert all(after[name] != before[name] for name in "xwbza"), (before, after)
+    graph.update(w=2.5)                        # the weight
+    values = bw.chain_example(-2.0, 2.5, -0.2, 1.0)
+    assert graph.grads["w"].get_text() == f"∂L/∂w = {values['dL/dw']:+.4f}"
+    assert graph.locals[("x", "z")].get_text() == "∂z/∂x = w = 2.50"
+    assert graph.node_texts["L"].get_text() == f"L = (a − y)², y = 1\n= {values['L']:.4f}"
+
+
+def test_lesson_shows_the_graph_widget():
+    cells = [c for c in ex.solution.cells if c.cell_type == "code" and "widgets.computation_graph(" in c.source]
+    assert len(cells) == 1 and "nbval-ignore-output" in cells[0].metadata.get("tags", [])
+    assert "x=1.5, w=0.8, b=-0.2, y=1.0" in cells[0].source, "the widget opens on the worked example"
+
+
 # --- timing -------------------------------------------------------------------------------------
 
 
