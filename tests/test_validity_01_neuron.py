@@ -23,6 +23,14 @@ def step(z):
 def step(z):
     return np.sign(z)
 
+@ex.wrong("step", "booleans instead of the floats 1.0 and 0.0")
+def step(z):
+    return np.asarray(z) >= 0
+
+@ex.wrong("step", "integers instead of the floats 1.0 and 0.0")
+def step(z):
+    return np.where(np.asarray(z) >= 0, 1, 0)
+
 @ex.right("step", "boolean comparison cast to float")
 def step(z):
     return (np.asarray(z) >= 0).astype(float)
@@ -162,6 +170,11 @@ def perceptron_update(w, b, x, y, lr):
         return np.array([w_i + lr * x_i for w_i, x_i in zip(w, x)]), b + lr
     return np.array(w, dtype=float), b
 
+@ex.right("perceptron_update", "array arithmetic without any conversion (the text promises arrays)")
+def perceptron_update(w, b, x, y, lr):
+    error = y - (1.0 if w @ x + b >= 0 else 0.0)
+    return w + lr * error * x, b + lr * error
+
 # --- train_perceptron -------------------------------------------------------------------------
 def reference_update(w, b, x, y, lr):
     error = y - reference_step(x @ w + b)
@@ -215,6 +228,25 @@ def train_perceptron(X, y, lr=0.1, num_epochs=10, w0=None, b0=0.0):
         for i in order:
             mistakes += int(reference_step(X[i] @ w + b) != y[i])
             w, b = reference_update(w, b, X[i], y[i], lr)
+        history.append(mistakes)
+    return w, b, history
+
+@ex.wrong("train_perceptron", "mistake counts stored as floats")
+def train_perceptron(X, y, lr=0.1, num_epochs=10, w0=None, b0=0.0):
+    w, b, history = ex.variants[("train_perceptron", "right")]["index loop with its own update"](X, y, lr, num_epochs, w0, b0)
+    return w, b, [float(count) for count in history]
+
+@ex.wrong("train_perceptron", "updates the given w0 in place")
+def train_perceptron(X, y, lr=0.1, num_epochs=10, w0=None, b0=0.0):
+    X = np.asarray(X, dtype=float)
+    w, b, history = (np.zeros(X.shape[1]) if w0 is None else w0), float(b0), []
+    for _ in range(num_epochs):
+        mistakes = 0
+        for x_i, y_i in zip(X, y):
+            error = y_i - reference_step(x_i @ w + b)
+            mistakes += int(error != 0)
+            w += lr * error * x_i
+            b += lr * error
         history.append(mistakes)
     return w, b, history
 
