@@ -76,6 +76,12 @@ def count_params(sizes):
     return int(np.prod(sizes))
 
 
+@ex.wrong("count_params", "a float count (115.0)")
+def count_params(sizes):
+    sizes = np.asarray(sizes, dtype=float)
+    return float(np.sum(sizes[:-1] * sizes[1:] + sizes[1:]))
+
+
 @ex.right("count_params", "(n_in + 1) * n_out in a loop")
 def count_params(sizes):
     total = 0
@@ -233,7 +239,7 @@ def init_params(sizes, scheme="he", seed=0):
     return params
 
 
-@ex.right("init_params", "standard normal times the std, legacy RandomState, tuples")
+@ex.wrong("init_params", "legacy RandomState instead of the default_rng the lesson names")
 def init_params(sizes, scheme="he", seed=0):
     rng = np.random.RandomState(seed)
     out = []
@@ -245,6 +251,22 @@ def init_params(sizes, scheme="he", seed=0):
 
 
 ex.right("init_params", "the course reference")(reference.init_params)
+
+
+@ex.right("init_params", "default_rng standard normal times the std, tuples, sizes as a tuple")
+def init_params(sizes, scheme="he", seed=0):
+    rng = np.random.default_rng(seed)
+    pairs = []
+    for n_in, n_out in zip(tuple(sizes)[:-1], tuple(sizes)[1:]):
+        std = (2.0 / n_in) ** 0.5 if scheme == "he" else (2.0 / (n_in + n_out)) ** 0.5
+        pairs.append((std * rng.standard_normal((n_in, n_out)), np.zeros(n_out)))
+    return pairs
+
+
+@ex.wrong("init_params", "draws each W as (n_out, n_in) and transposes it (other numbers)")
+def init_params(sizes, scheme="he", seed=0):
+    rng = np.random.default_rng(seed)
+    return [(rng.normal(0.0, he_or_xavier(scheme, a, c), size=(c, a)).T, np.zeros(c)) for a, c in zip(sizes[:-1], sizes[1:])]
 
 
 # --- xor_params -----------------------------------------------------------------------------------
