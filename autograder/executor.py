@@ -1,44 +1,107 @@
-"""nbgrader's Execute with the grading guard around every test cell, output caps and kernel-death handling."""
-import ast
+"""nbgrader's Execute with the test cells moved out of the student's kernel and every output capped.
+
+Student cells run in the student's sandboxed kernel as usual. Test cells never do: their source (hidden tests
+included) goes to the tester (autograder.tester), a separate sandboxed process, and this class relays the
+tester's calls of student functions to the kernel as user expressions, callbacks back through the kernel's stdin
+channel, and writes the tester's verdict as the cell's outputs. The student's code cannot reach the verdict.
+"""
+import asyncio
 import json
-import secrets
+import os
+import select
+import subprocess
 import time
 
-from nbclient.exceptions import DeadKernelError
+from jupyter_core.utils import run_sync
+from nbclient.exceptions import CellTimeoutError, DeadKernelError
 from nbformat.v4 import new_output
 from nbgrader.preprocessors import Execute
-from nbgrader.utils import is_grade
-from traitlets import Float, Integer, Unicode
+from nbgrader.utils import is_grade, is_solution
+from traitlets import Dict, Float, Integer, List, Unicode
 
-LIMIT_ERRORS = {"CellTimeoutError": "a cell hit the time limit (endless loop?)", "MemoryError": "ran out of memory (limit)",
-                "BlockingIOError": "hit the process limit (fork bomb?)"}
+from autograder import wire
+
+CALLBACK_PROMPT = "\x00nncourse-callback:"
+MAX_TEXT = 20_000  # characters of one error message or of a test's own printed output
 
 
 def error_output(ename, evalue):
     """An error output that makes nbgrader give the cell zero."""
+    evalue = str(evalue)[:MAX_TEXT]
     return new_output("error", ename=ename, evalue=evalue, traceback=[f"{ename}: {evalue}"])
 
 
-class GuardedExecute(Execute):
-    """Execute cells; reset and verify the kernel around test cells; never trust a test that was tampered with."""
+class TesterGone(Exception):
+    """The tester process stopped answering (a timeout or a crash)."""
+
+
+class TesterProcess:
+    """The tester subprocess and its JSON-line pipes, read with deadlines."""
+
+    def __init__(self, argv, env):
+        self.process = subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
+                                        env=env, start_new_session=True)
+        self.buffer = b""
+
+    def send(self, message):
+        """Write one message line."""
+        try:
+            self.process.stdin.write(wire.dumps(message).encode() + b"\n")
+            self.process.stdin.flush()
+        except (BrokenPipeError, OSError):
+            raise TesterGone("the tester stopped") from None
+
+    def receive(self, deadline):
+        """Read one message line before the deadline."""
+        descriptor = self.process.stdout.fileno()
+        while b"\n" not in self.buffer:
+            left = deadline - time.monotonic()
+            if left <= 0 or not select.select([descriptor], [], [], left)[0]:
+                raise TesterGone("the test did not finish in time")
+            chunk = os.read(descriptor, 1 << 20)
+            if not chunk:
+                raise TesterGone("the tester stopped")
+            self.buffer += chunk
+        line, self.buffer = self.buffer.split(b"\n", 1)
+        return wire.loads(line.decode())
+
+    def close(self):
+        """Stop the process."""
+        try:
+            os.killpg(self.process.pid, 9)
+        except OSError:
+            pass
+        self.process.wait()
+
+
+class TestedExecute(Execute):
+    """Execute student cells in the sandboxed kernel and test cells in the tester; cap time and output."""
 
     findings_path = Unicode("").tag(config=True)
     notebook_budget = Float(0.0, help="seconds for the whole notebook (0: no limit)").tag(config=True)
-    output_limit = Integer(2_000_000, help="bytes of output kept per notebook").tag(config=True)
+    output_limit = Integer(2_000_000, help="bytes of output kept per notebook, of every kind").tag(config=True)
+    tester_argv = List(help="command that starts the tester").tag(config=True)
+    tester_env = Dict(help="environment of the tester").tag(config=True)
+    bindings = Dict(help="names the lesson's setup cell imports: name -> [module, attribute]").tag(config=True)
 
     def __init__(self, *args, **kwargs):
         from autograder.sandbox import SandboxKernelManager
 
         kwargs["kernel_manager_class"] = SandboxKernelManager
         super().__init__(*args, **kwargs)
+        self.interrupt_on_timeout = False  # a kernel that ignores interrupts must not hang the grader
+        self.raise_on_iopub_timeout = False
+        self.iopub_timeout = 15
 
     def preprocess(self, nb, resources=None, km=None):
-        """Run the notebook, then write the findings file for the runner."""
-        self.findings, self.stopped, self.output_bytes = [], None, 0
+        """Run the notebook with a fresh tester, then write the findings file for the runner."""
+        self.findings, self.stopped, self.output_bytes, self.tester = [], None, 0, None
         self.started = time.monotonic()
         try:
             return super().preprocess(nb, resources, km)
         finally:
+            if self.tester:
+                self.tester.close()
             if self.findings_path:
                 with open(self.findings_path, "w") as handle:
                     json.dump({"findings": self.findings, "stopped": self.stopped}, handle)
@@ -48,80 +111,143 @@ class GuardedExecute(Execute):
         if text and text not in self.findings:
             self.findings.append(text)
 
+    def stop(self, reason):
+        """Stop the kernel: later cells are not run and score nothing."""
+        self.stopped = reason
+        self.note(reason)
+        try:
+            run_sync(self.km.shutdown_kernel)(now=True)
+        except Exception:  # noqa: BLE001 - the kernel may already be gone
+            pass
+
+    def process_message(self, msg, cell, cell_index):
+        """Count every output message against the notebook's cap; drop what exceeds it."""
+        if msg["msg_type"] not in ("status", "execute_input"):
+            self.output_bytes += len(json.dumps(msg.get("content", {}), default=str))
+            if self.output_bytes > self.output_limit:
+                self.note(f"output flood (more than {self.output_limit // 1000} kB): extra output dropped")
+                return None
+        return super().process_message(msg, cell, cell_index)
+
     def output(self, outs, msg, display_id, cell_index):
-        """Keep at most output_limit bytes of output per notebook (errors always pass)."""
-        content = msg.get("content", {})
-        self.output_bytes += len(str(content.get("text", ""))) + len(str(content.get("data", "")))
-        if self.output_bytes > self.output_limit and msg["msg_type"] != "error":
-            self.note(f"output flood (more than {self.output_limit // 1000} kB): extra output dropped")
-            return None
+        """Shorten error messages and tracebacks of student cells."""
+        if msg["msg_type"] == "error":
+            content = msg["content"]
+            content["evalue"] = str(content.get("evalue", ""))[:MAX_TEXT]
+            content["traceback"] = [str(line)[:MAX_TEXT] for line in content.get("traceback", [])[-30:]]
         return super().output(outs, msg, display_id, cell_index)
 
     def preprocess_cell(self, cell, resources, index):
-        """Run one cell, unless the kernel died or the notebook ran out of time."""
+        """Run one cell: a test in the tester, anything else in the kernel; a dead or stuck kernel stops the rest."""
         if cell.cell_type != "code":
             return cell, resources
         if self.notebook_budget and not self.stopped and time.monotonic() - self.started > self.notebook_budget:
-            self.stopped = f"notebook time limit ({self.notebook_budget:.0f} s) reached"
-            self.note(self.stopped)
+            self.stop(f"notebook time limit ({self.notebook_budget:.0f} s) reached; later cells were not run")
         if self.stopped:
             cell.outputs = [error_output("GraderStopped", self.stopped)]
             return cell, resources
+        if is_grade(cell) and not is_solution(cell):
+            return self.run_test(cell, resources)
         try:
-            if is_grade(cell):
-                return self.run_test(cell, resources, index)
             super().preprocess_cell(cell, resources, index)
-            for output in cell.outputs:
-                if output.output_type == "error" and output.ename in LIMIT_ERRORS:
-                    self.note(LIMIT_ERRORS[output.ename])
-            return cell, resources
+        except CellTimeoutError:
+            self.stop(f"a cell ran longer than {self.timeout} s (endless loop?); later cells were not run")
+            cell.outputs.append(error_output("CellTimeoutError", self.stopped))
         except DeadKernelError:
-            self.stopped = "the kernel died (killed, crashed or out of memory); later cells were not run"
-            self.note(self.stopped)
+            self.stop("the kernel died (killed, crashed or out of memory); later cells were not run")
             cell.outputs.append(error_output("DeadKernelError", self.stopped))
-            return cell, resources
-
-    def guard_call(self, call, nonce, index):
-        """Evaluate one guard function as a user expression (no input/AST transformers); its report or None."""
-        expression = f"__import__('_grader_guard').{call}({nonce!r})"
-        msg_id = self.kc.execute("", silent=True, store_history=False, user_expressions={"report": expression})
-        reply = self.wait_for_reply(msg_id) or {}
-        value = reply.get("content", {}).get("user_expressions", {}).get("report", {})
-        try:
-            report = json.loads(ast.literal_eval(value["data"]["text/plain"]))
-        except (KeyError, ValueError, SyntaxError, TypeError):
-            self.log.warning("grading guard gave no report: %s", str(value)[:300])
-            return None
-        return report if report.get("nonce") == nonce else None
-
-    def run_test(self, cell, resources, index):
-        """Reset the kernel, run the test cell with a completion mark, then verify nothing was tampered with."""
-        nonce = secrets.token_hex(16)
-        before = self.guard_call("before", nonce, index)
-        original = cell.source
-        cell.source = original.rstrip() + f"\n__import__('_grader_guard').mark({nonce!r})\n"
-        try:
-            super().preprocess_cell(cell, resources, index)
-        finally:
-            cell.source = original
-        after = self.guard_call("after", nonce, index)
-        problems = []
-        if before is None or after is None:
-            problems.append("the grading guard did not answer (kernel internals tampered with)")
-        else:
-            for text in before.get("findings", []) + after.get("findings", []):
-                self.note(text)
-            failed = any(o.output_type == "error" for o in cell.outputs)
-            if not after.get("completed") and not failed:
-                problems.append("the test cell did not run to its end")
-            problems += after.get("dirty", []) + [f"environment tainted: {t}" for t in after.get("taint", [])]
-        forged = [o for o in cell.outputs if o.output_type == "execute_result"]
-        if forged:
-            problems.append("a test cell produced a result value (forged partial credit)")
-            cell.outputs = [o for o in cell.outputs if o.output_type != "execute_result"]
-        grade_id = cell.metadata.get("nbgrader", {}).get("grade_id", index)
-        for problem in problems:
-            self.note(f"{grade_id}: {problem}")
-        if problems and not any(o.output_type == "error" for o in cell.outputs):
-            cell.outputs.append(error_output("GraderIntegrityError", "; ".join(problems)))
+        for output in cell.outputs:
+            if output.output_type == "error" and output.ename in ("MemoryError", "BlockingIOError"):
+                self.note("ran out of memory (limit)" if output.ename == "MemoryError" else "hit the process limit")
         return cell, resources
+
+    def start_tester(self):
+        """A new tester with the lesson's setup imports."""
+        self.tester = TesterProcess(self.tester_argv, self.tester_env)
+        self.tester.send({"op": "setup", "bindings": self.bindings})
+        self.tester.receive(time.monotonic() + max(60, self.timeout))
+
+    def run_test(self, cell, resources):
+        """Run a test cell in the tester, relaying its calls to the kernel; its verdict becomes the outputs."""
+        cell.outputs = []
+        deadline = time.monotonic() + (self.timeout or 60)
+        grade_id = cell.metadata.get("nbgrader", {}).get("grade_id", "a test")
+        try:
+            if self.tester is None:
+                self.start_tester()
+            self.tester.send({"op": "test", "source": cell.source})
+            while True:
+                message = self.tester.receive(deadline)
+                if "verdict" in message:
+                    break
+                self.tester.send({"reply": self.relay(message, deadline)})
+        except (TesterGone, wire.NotPlainData) as error:
+            if self.tester:
+                self.tester.close()
+            self.tester = None
+            cell.outputs = [error_output("GraderTimeout", f"{grade_id}: {error}")]
+            self.note(f"{grade_id}: {error}")
+            if isinstance(error, TesterGone) and "in time" in str(error):
+                self.stop(f"{grade_id} ran longer than {self.timeout} s; later cells were not run")
+            return cell, resources
+        verdict = message["verdict"] if type(message["verdict"]) is dict else {}
+        printed = str(verdict.get("stdout", ""))[:MAX_TEXT]
+        if printed:
+            cell.outputs.append(new_output("stream", name="stdout", text=printed))
+        if verdict.get("status") != "ok":
+            cell.outputs.append(error_output(str(verdict.get("ename", "Error"))[:100], verdict.get("evalue", "")))
+        return cell, resources
+
+    def relay(self, message, deadline):
+        """Answer a tester request through the student's kernel; a kernel that misbehaves answers 'broken'."""
+        return run_sync(self.ask_kernel)(message, deadline)
+
+    async def ask_kernel(self, message, deadline):
+        """Send one request as a user expression, serving callbacks from the kernel's stdin channel."""
+        expression = f"__import__('_nncourse_call').serve({wire.dumps(message)!r})"
+        msg_id = self.kc.execute("", silent=True, store_history=False, user_expressions={"r": expression},
+                                 allow_stdin=True, stop_on_error=False)
+        while True:
+            if time.monotonic() > deadline:
+                self.stop("a test's call of your code did not return in time; later cells were not run")
+                return {"broken": "your function did not return in time"}
+            if await self.kc.stdin_channel.msg_ready():
+                request = await self.kc.stdin_channel.get_msg(timeout=1)
+                if request["parent_header"].get("msg_id") == msg_id:
+                    self.kc.input(self.callback(request, deadline))
+                continue
+            if await self.kc.shell_channel.msg_ready():
+                reply = await self.kc.shell_channel.get_msg(timeout=1)
+                if reply["parent_header"].get("msg_id") == msg_id:
+                    return answer_of(reply)
+                continue
+            if not await self.kc.is_alive():
+                self.stop("the kernel died (killed, crashed or out of memory); later cells were not run")
+                return {"broken": "the kernel died"}
+            await asyncio.sleep(0.0005)
+
+    def callback(self, request, deadline):
+        """Pass a callback from the student's code to the tester and return the tester's answer as text."""
+        prompt = str(request["content"].get("prompt", ""))
+        if not prompt.startswith(CALLBACK_PROMPT):
+            return ""
+        try:
+            asked = wire.loads(prompt[len(CALLBACK_PROMPT):])
+            number = wire.expect(asked.get("callback"), int)
+            self.tester.send({"callback": number, "args": asked.get("args"), "kwargs": asked.get("kwargs")})
+            return wire.dumps(self.tester.receive(deadline))
+        except wire.NotPlainData:
+            return wire.dumps({"raised": "malformed callback"})
+
+
+def answer_of(reply):
+    """The JSON answer inside an execute_reply's user expression, or a 'broken' answer."""
+    value = reply.get("content", {}).get("user_expressions", {}).get("r", {})
+    try:
+        text = value["data"]["text/plain"]
+        import ast
+
+        answer = wire.loads(ast.literal_eval(text))
+    except (KeyError, TypeError, ValueError, SyntaxError, MemoryError, RecursionError, wire.NotPlainData):
+        return {"broken": "your kernel did not answer the test's call (was the kernel changed?)"}
+    return answer

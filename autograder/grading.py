@@ -3,12 +3,14 @@ import hashlib
 import json
 import os
 import shutil
+import stat
 import subprocess
 import sys
 import tempfile
 import time
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 
 import nbformat
@@ -44,20 +46,48 @@ def sha256(path):
 
 
 def prepare_lesson(opts, work):
-    """Template gradebook, sandbox copy of nncourse, matplotlib cache; cached per solution-notebook hash."""
+    """Template gradebook, sandbox copy of nncourse, matplotlib cache; built once per lesson version, read-only."""
     solution = pipeline.notebook_path(opts.lesson)
     key = hashlib.sha256((sha256(solution) + VERSION).encode()).hexdigest()[:16]
     cache = work / "cache" / key
-    if not (cache / "ready").exists():
-        shutil.rmtree(cache, ignore_errors=True)
+    if not cache_intact(cache):
+        if cache.exists():
+            make_writable(cache)
+            shutil.rmtree(cache)
         (cache / "mpl").mkdir(parents=True)
         with tempfile.TemporaryDirectory() as release:
             pipeline.generate([opts.lesson], release_dir=release, db_path=cache / "template.db")
         bundle.copy_package(cache / "course", opts.lesson)
         env = dict(os.environ, MPLCONFIGDIR=str(cache / "mpl"))
         subprocess.run([sys.executable, "-c", "import matplotlib.font_manager"], env=env, check=True)
-        (cache / "ready").write_text(key)
+        manifest = {str(p.relative_to(cache)): sha256(p) for p in sorted(cache.rglob("*")) if p.is_file()}
+        (cache / "manifest.json").write_text(json.dumps(manifest))
+        for path in cache.rglob("*"):  # nobody writes here during a run; changes are caught before reuse
+            path.chmod(0o555 if path.is_dir() else 0o444)
+        cache.chmod(0o555)
     return cache, key
+
+
+def cache_intact(cache):
+    """True when every cached file is a regular file with the hash its manifest recorded, and nothing else is there."""
+    manifest_file = cache / "manifest.json"
+    if cache.is_symlink() or not manifest_file.is_file() or manifest_file.is_symlink():
+        return False
+    try:
+        manifest = json.loads(manifest_file.read_text())
+        present = {str(p.relative_to(cache)) for p in cache.rglob("*") if not p.is_dir() or p.is_symlink()}
+        if present != set(manifest) | {"manifest.json"}:
+            return False
+        return all(not (cache / name).is_symlink() and sha256(cache / name) == digest for name, digest in manifest.items())
+    except (OSError, ValueError):
+        return False
+
+
+def make_writable(folder):
+    """Undo the read-only modes of a cache folder so it can be removed (symlinks are not followed)."""
+    for path in [folder, *folder.rglob("*")]:
+        if not path.is_symlink():
+            path.chmod(0o755 if path.is_dir() else 0o644)
 
 
 def job_key(raw, lesson_key, opts):
@@ -140,15 +170,66 @@ def find_submissions(opts, tmp):
 
 
 def publish(result, opts, sid):
-    """Copy feedback HTML and the autograded notebook out of the scratch course."""
+    """Copy feedback HTML and the autograded notebook out of the scratch course, never through a link."""
     outputs = {}
     for key, folder in (("feedback", "feedback"), ("autograded", "autograded")):
-        if result.get(key) and Path(result[key]).exists():
+        if result.get(key):
             target = opts.out / folder / sid / Path(result[key]).name
-            target.parent.mkdir(parents=True, exist_ok=True)
-            shutil.copyfile(result[key], target)
-            outputs[key] = str(target)
+            if safe_copy(Path(result[key]), target):
+                outputs[key] = str(target)
     return outputs
+
+
+def safe_copy(source, target):
+    """Copy a regular file (opened without following links) to a new file that replaces target; False if refused."""
+    try:
+        descriptor = os.open(source, os.O_RDONLY | os.O_NOFOLLOW)
+    except OSError:
+        return False
+    with os.fdopen(descriptor, "rb") as handle:
+        if not stat.S_ISREG(os.fstat(handle.fileno()).st_mode):
+            return False
+        data = handle.read()
+    for parent in reversed(target.parents):
+        if parent.is_symlink():
+            return False
+    target.parent.mkdir(parents=True, exist_ok=True)
+    temporary = target.with_name(f".{target.name}.{os.getpid()}.tmp")
+    descriptor = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o644)
+    with os.fdopen(descriptor, "wb") as handle:
+        handle.write(data)
+    os.replace(temporary, target)  # replaces a link at target instead of writing through it
+    return True
+
+
+def plan(sub, row, released, opts, work, cache, lesson_key, use_sandbox, bindings):
+    """Check one submission and write its job file; None when it is fatal (zero) or its result is cached."""
+    lesson, sid = opts.lesson, sub.sid
+    raw = sub.path.read_bytes()
+    report = integrity.check(raw, released, sub.path.name, lesson, opts.max_bytes, sub.scheme == "plain")
+    row["flags"] += report.flags
+    if report.fatal:
+        row["auto_score"] = 0.0
+        return None
+    key = job_key(raw, lesson_key, opts)
+    result_file = work / "results" / f"{sid}.json"
+    if result_file.is_file() and not result_file.is_symlink():
+        cached = json.loads(result_file.read_text())
+        if cached.get("key") == key:
+            row["cached"] = cached
+            return None
+    notebook_file = work / "jobs" / f"{sid}.ipynb"
+    nbformat.write(report.notebook, notebook_file)
+    job = {"sid": sid, "lesson": lesson, "scratch": str(work / "scratch" / sid), "notebook": str(notebook_file),
+           "template_db": str(cache / "template.db"), "course": str(cache / "course"),
+           "mplconfig": str(cache / "mpl"), "sandbox": use_sandbox, "limits": opts.limits,
+           "bindings": bindings, "cell_timeout": opts.cell_timeout,
+           "notebook_budget": opts.notebook_timeout, "output_limit": opts.output_limit,
+           "result": str(work / "jobs" / f"{sid}.result.json"), "key": key,
+           "timestamp": sub.timestamp.isoformat() if sub.timestamp and sub.scheme == "exchange" else None}
+    job["job_file"] = str(work / "jobs" / f"{sid}.json")
+    Path(job["job_file"]).write_text(json.dumps(job))
+    return job
 
 
 def grade(opts, warn=lambda text: print(text, file=sys.stderr)):
@@ -167,36 +248,20 @@ def grade(opts, warn=lambda text: print(text, file=sys.stderr)):
         cache, lesson_key = prepare_lesson(opts, work)
         gradebook.ensure_assignment(opts.db, lesson, cache / "template.db")
         bindings = integrity.bindings(released)
-        modules = sorted({m if a is None else f"{m}.{a}" for m, a in bindings.values()})
         rows, jobs = {}, []
         for sid, sub in sorted(found.submissions.items()):
-            raw = sub.path.read_bytes()
-            report = integrity.check(raw, released, sub.path.name, lesson, opts.max_bytes, sub.scheme == "plain")
-            rows[sid] = {"student": sid, "file": sub.relpath, "flags": sub.flags + report.flags,
+            rows[sid] = {"student": sid, "file": sub.relpath, "flags": list(sub.flags),
                          "late": any(f.startswith("late") for f in sub.flags)}
-            if report.fatal:
-                gradebook.merge(opts.db, lesson, sid, zero_grades(released, lesson), flagged=True)
+            try:
+                job = plan(sub, rows[sid], released, opts, work, cache, lesson_key, use_sandbox, bindings)
+            except Exception as error:  # noqa: BLE001 - one student's files never stop the batch
+                rows[sid]["flags"].append(f"could not be prepared for grading ({type(error).__name__}): scored 0")
                 rows[sid]["auto_score"] = 0.0
-                continue
-            key = job_key(raw, lesson_key, opts)
-            result_file = work / "results" / f"{sid}.json"
-            if result_file.exists():
-                cached = json.loads(result_file.read_text())
-                if cached.get("key") == key:
-                    rows[sid]["cached"] = cached
-                    continue
-            notebook_file = work / "jobs" / f"{sid}.ipynb"
-            nbformat.write(report.notebook, notebook_file)
-            job = {"sid": sid, "lesson": lesson, "scratch": str(work / "scratch" / sid), "notebook": str(notebook_file),
-                   "template_db": str(cache / "template.db"), "course": str(cache / "course"),
-                   "mplconfig": str(cache / "mpl"), "sandbox": use_sandbox, "limits": opts.limits,
-                   "modules": modules, "bindings": bindings, "cell_timeout": opts.cell_timeout,
-                   "notebook_budget": opts.notebook_timeout, "output_limit": opts.output_limit,
-                   "result": str(work / "jobs" / f"{sid}.result.json"), "key": key,
-                   "timestamp": sub.timestamp.isoformat() if sub.timestamp else None}
-            job["job_file"] = str(work / "jobs" / f"{sid}.json")
-            Path(job["job_file"]).write_text(json.dumps(job))
-            jobs.append(job)
+                job = None
+            if job:
+                jobs.append(job)
+            elif "cached" not in rows[sid]:
+                gradebook.merge(opts.db, lesson, sid, zero_grades(released, lesson), flagged=True)
         progress = Progress(len(rows), opts.progress)
         for sid, row in rows.items():
             if "cached" in row or "auto_score" in row:
@@ -205,15 +270,32 @@ def grade(opts, warn=lambda text: print(text, file=sys.stderr)):
         with ThreadPoolExecutor(max(1, opts.jobs)) as pool:
             futures = {pool.submit(run_job, job, opts.notebook_timeout + 120): job for job in jobs}
             for future in as_completed(futures):
-                job, result = futures[future], future.result()
-                result["key"] = job["key"]
-                if result.get("autograde_ok"):
-                    result.update(publish(result, opts, job["sid"]))
-                    (work / "results" / f"{job['sid']}.json").write_text(json.dumps(result))
-                shutil.rmtree(job["scratch"], ignore_errors=True)
-                finish(rows[job["sid"]], result, opts, released)
+                job = futures[future]
+                try:
+                    collect_result(job, future.result(), rows[job["sid"]], opts, released, work)
+                except Exception as error:  # noqa: BLE001 - one student's result never stops the batch
+                    finish(rows[job["sid"]], {"autograde_ok": False, "error": f"{type(error).__name__}: {error}"},
+                           opts, released)
                 progress.step(job["sid"])
     return [rows[sid] for sid in sorted(rows)], found
+
+
+def collect_result(job, result, row, opts, released, work):
+    """Publish one runner's outputs, cache its result, merge it into the gradebook."""
+    result["key"] = job["key"]
+    if result.get("autograde_ok"):
+        result.update(publish(result, opts, job["sid"]))
+        (work / "results" / f"{job['sid']}.json").write_text(json.dumps(result))
+    shutil.rmtree(job["scratch"], ignore_errors=True)
+    finish(row, result, opts, released)
+
+
+def parse_time(text):
+    """A datetime from an ISO string, or None."""
+    try:
+        return datetime.fromisoformat(text) if text else None
+    except (TypeError, ValueError):
+        return None
 
 
 def finish(row, result, opts, released):
@@ -222,9 +304,10 @@ def finish(row, result, opts, released):
     if result is not None:
         row["flags"] = row["flags"] + [f for f in result.get("findings", []) if f not in row["flags"]]
         if not result.get("autograde_ok"):
-            row["flags"].append(f"NOT GRADED (tool error, gradebook unchanged): {result.get('error', '')[-600:]}")
-            row["score"], row["max_score"] = None, None
-            return
+            reason = str(result.get("error", "")).strip().splitlines()[-1:] or ["unknown"]
+            row["flags"].append(f"the notebook could not be graded, scored 0 ({reason[0][:300]})")
+            result = {"grades": zero_grades(released, opts.lesson)}
         row["auto_score"] = sum(g["auto_score"] or 0 for g in result["grades"])
-        gradebook.merge(opts.db, opts.lesson, sid, result["grades"], flagged=bool(row["flags"]))
+        gradebook.merge(opts.db, opts.lesson, sid, result["grades"], timestamp=parse_time(result.get("timestamp")),
+                        flagged=bool(row["flags"]))
     row["score"], row["max_score"], row["needs_manual_grade"] = gradebook.totals(opts.db, opts.lesson, sid)

@@ -1,10 +1,12 @@
 """Static integrity checks of a submitted notebook against its released version, before anything runs."""
 import ast
+import copy
 import json
 import re
 from dataclasses import dataclass, field
 
 import nbformat
+from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook, new_raw_cell
 
 MAX_BYTES = 5 * 1024 * 1024
 CHECKED_KEYS = ("grade", "solution", "locked", "points", "task")
@@ -16,15 +18,17 @@ SUSPICIOUS = (
     (r"\b(np|numpy)(\.\w+)+\s*=(?!=)|setattr\(\s*(np|numpy)\b", "assigns into numpy"),
     (r"\bbuiltins\b|__builtins__", "touches builtins"),
     (r"\b(feedback|nncourse)(\.\w+)+\s*=(?!=)|setattr\(\s*(feedback|nncourse)\b", "patches nncourse"),
-    (r"_grader_guard|GRADER", "references the grading guard"),
+    (r"_nncourse_call|nncourse-callback|GRADER|\braw_input\b", "references the grader's channel"),
+    (r"\bthreading\b|\b_thread\b|concurrent\.futures", "starts threads"),
+    (r"class\s+\w+\s*\(\s*(str|int|float|bool|list|tuple|dict|(np|numpy)\.ndarray)\s*\)", "subclasses a built-in type"),
+    (r"__array\w*__|__eq__|__float__|__index__|__bool__", "defines comparison or conversion hooks"),
     (r"\bgc\.|ctypes|sys\.modules|__code__|_getframe|inspect\.(stack|currentframe)|f_locals|f_back",
      "interpreter introspection"),
     (r"os\._exit|sys\.exit|os\.kill|\bsignal\.|\bexit\(|\bquit\(|ask_exit", "kills or exits the kernel"),
+    (r"gradebook|solutions/|autograded|/grader/|\.\./\.\.", "looks for the grader's files"),
     (r"\bsocket\b|urllib|requests\.|http\.client", "network access"),
-    (r"\bopen\(|os\.listdir|os\.walk|\bglob\b|shutil|os\.remove|os\.unlink|\.write_text|\.read_text",
-     "file access"),
     (r"os\.fork|subprocess|multiprocessing|os\.system|Popen", "starts processes"),
-    (r"\bIn\[|\b_ih\b|history_manager|get_ipython\(\)", "uses IPython internals"),
+    (r"\bIn\[|\b_ih\b|history_manager|\.kernel\b|\.shell_handlers", "uses IPython internals"),
 )
 
 
@@ -52,14 +56,39 @@ def normal(source):
     return "\n".join(line.rstrip() for line in source.strip().splitlines())
 
 
+def text_of(source):
+    """Cell source as one string that can be written as UTF-8 (lists joined, lone surrogates replaced)."""
+    if type(source) is list:
+        source = "".join(part for part in source if type(part) is str)
+    if type(source) is not str:
+        return ""
+    return source.encode("utf-8", "replace").decode("utf-8")
+
+
+def rebuild(data):
+    """A clean v4 notebook from loosely valid v4 JSON: cell types, sources and nbgrader metadata; no outputs."""
+    cells = data.get("cells") if type(data.get("cells")) is list else []
+    notebook = new_notebook()
+    for raw_cell in cells:
+        if type(raw_cell) is not dict:
+            continue
+        make = {"code": new_code_cell, "raw": new_raw_cell}.get(raw_cell.get("cell_type"), new_markdown_cell)
+        cell = make(text_of(raw_cell.get("source", "")))
+        meta = raw_cell.get("metadata")
+        if type(meta) is dict and "nbgrader" in meta:
+            cell.metadata["nbgrader"] = meta["nbgrader"]
+        notebook.cells.append(cell)
+    return notebook
+
+
 def load(raw, max_bytes=MAX_BYTES):
-    """Parse submitted bytes into a v4 notebook; (notebook, fatal reason, flags)."""
+    """Parse submitted bytes into a clean v4 notebook; (notebook, fatal reason, flags)."""
     if not raw.strip():
         return None, "empty file", []
     if len(raw) > max_bytes:
         return None, f"oversized file ({len(raw) // 1024} kB > {max_bytes // 1024} kB)", []
     try:
-        data = json.loads(raw.decode("utf-8"))
+        data = json.loads(raw.decode("utf-8", "surrogateescape"))
     except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as error:
         return None, f"not valid notebook JSON ({type(error).__name__})", []
     if not isinstance(data, dict) or "cells" not in data and "worksheets" not in data:
@@ -67,49 +96,72 @@ def load(raw, max_bytes=MAX_BYTES):
     flags = []
     if data.get("nbformat") != 4:
         flags.append(f"wrong nbformat ({data.get('nbformat')}), converted")
-    try:
-        notebook = nbformat.reads(raw.decode("utf-8"), as_version=4)
-        nbformat.validate(notebook)
-    except Exception as error:  # nbformat raises many kinds; any of them means the structure is broken
-        if flags:
+        try:
+            data = json.loads(json.dumps(nbformat.reads(json.dumps(data), as_version=4)))
+        except Exception:  # nbformat raises many kinds; any of them means it cannot be converted
             return None, f"wrong nbformat ({data.get('nbformat')}) that cannot be converted", []
-        return None, f"invalid notebook structure ({type(error).__name__})", flags
+    notebook = rebuild(data)
+    try:
+        nbformat.validate(nbformat.reads(raw.decode("utf-8", "replace"), as_version=4))
+    except Exception:  # noqa: BLE001 - any invalidity is only noted: the rebuilt notebook is clean
+        flags.append("invalid notebook structure (repaired)")
     return notebook, None, flags
 
 
+def valid_meta(meta, expected):
+    """True for nbgrader metadata that names a cell of the released lesson."""
+    return isinstance(meta, dict) and type(meta.get("grade_id")) is str and meta["grade_id"] in expected
+
+
 def compare(notebook, released):
-    """Flags for deleted, edited, duplicated or re-labelled nbgrader cells; repairs metadata in place."""
+    """Flags for deleted, edited, duplicated or re-labelled nbgrader cells; restores the released cells in place."""
     flags, expected, seen = [], released_cells(released), {}
-    for index, cell in enumerate(notebook.cells):
+    for index, cell in enumerate(list(notebook.cells)):
         meta = cell.metadata.get("nbgrader")
-        if not meta:
+        if meta is None:
             for grade_id, (cell_type, source, original) in expected.items():
                 if original.get("grade") and not original.get("solution") and normal(cell.source) == normal(source):
                     flags.append(f"nbgrader metadata removed from test cell {grade_id}")
             continue
-        grade_id = meta.get("grade_id")
-        if grade_id not in expected:
-            flags.append(f"unknown graded cell {grade_id!r} (metadata removed)")
+        if not valid_meta(meta, expected) or meta["grade_id"] in seen:
+            label = meta.get("grade_id") if isinstance(meta, dict) else None
+            flags.append(f"duplicated cell {label} (copy ignored)" if label in seen else
+                         f"unknown or malformed nbgrader cell {str(label)[:40]!r} (metadata removed)")
             del cell.metadata["nbgrader"]
             continue
-        if grade_id in seen:
-            flags.append(f"duplicated cell {grade_id} (copy ignored)")
-            del cell.metadata["nbgrader"]
-            continue
-        seen[grade_id] = cell
+        grade_id = meta["grade_id"]
         cell_type, source, original = expected[grade_id]
         if cell.cell_type != cell_type:
-            flags.append(f"cell type of {grade_id} changed to {cell.cell_type}")
-        if any(meta.get(key) != original.get(key) for key in CHECKED_KEYS):
+            flags.append(f"cell type of {grade_id} changed to {cell.cell_type} (restored)")
+        if any(meta.get(key) != original.get(key) for key in CHECKED_KEYS + ("schema_version",)):
             flags.append(f"changed metadata of {grade_id} (restored)")
         if original.get("locked") and normal(cell.source) != normal(source):
             flags.append(f"edited test cell {grade_id} (restored)")
-        if original.get("locked") and meta.get("checksum") and meta.get("checksum") != original.get("checksum"):
-            flags.append(f"checksum of {grade_id} changed (restored)")
-    for grade_id, (_, _, original) in expected.items():
-        if grade_id not in seen:
-            kind = "test cell" if original.get("locked") else "answer cell"
-            flags.append(f"deleted {kind} {grade_id} (restored)" if original.get("locked") else f"deleted {kind} {grade_id}")
+        keep = source if original.get("locked") else cell.source
+        restored = (new_code_cell if cell_type == "code" else new_markdown_cell)(keep)
+        restored.metadata["nbgrader"] = copy.deepcopy(original)
+        notebook.cells[index] = seen[grade_id] = restored
+    flags += restore_missing(notebook, released, seen)
+    return flags
+
+
+def restore_missing(notebook, released, seen):
+    """Put deleted test cells back after the released cell before them; flag deleted answer cells."""
+    flags, previous = [], None
+    for cell in released.cells:
+        meta = cell.metadata.get("nbgrader") or {}
+        grade_id = meta.get("grade_id")
+        if grade_id and grade_id not in seen:
+            if meta.get("locked"):
+                copied = nbformat.from_dict(copy.deepcopy(cell))
+                position = notebook.cells.index(previous) + 1 if previous is not None else len(notebook.cells)
+                notebook.cells.insert(position, copied)
+                seen[grade_id] = copied
+                flags.append(f"deleted test cell {grade_id} (restored)")
+            else:
+                flags.append(f"deleted answer cell {grade_id}")
+        if grade_id in seen:
+            previous = seen[grade_id]
     return flags
 
 
@@ -135,7 +187,7 @@ def check(raw, released, filename, lesson, max_bytes=MAX_BYTES, named_by_student
         return Report(fatal, flags + [fatal])
     flags += compare(notebook, released)
     flags += scan(notebook, released)
-    notebook.metadata["kernelspec"] = released.metadata.get("kernelspec", notebook.metadata.get("kernelspec"))
+    notebook.metadata = copy.deepcopy(released.metadata)
     return Report(None, flags, notebook)
 
 

@@ -11,6 +11,7 @@ import tempfile
 from pathlib import Path
 
 from nbconvert.preprocessors import CSSHTMLHeaderPreprocessor, Preprocessor
+from nbconvert.preprocessors.sanitize import SanitizeHTML
 from nbgrader.converters import Autograde
 from nbgrader.preprocessors import Execute, GetGrades
 from nbgrader.apps import NbGraderAPI
@@ -20,59 +21,62 @@ from traitlets import Bool
 from traitlets.config import Config
 
 from autograder import sandbox
-from autograder.executor import GuardedExecute
+from autograder.executor import TestedExecute
 
-
-
-class HideHiddenTests(Preprocessor):
-    """Feedback shows neither hidden test code nor tracebacks that could quote it."""
+class FeedbackView(Preprocessor):
+    """Feedback shows the tests' verdicts, never hidden test code or what the student's own cells printed."""
 
     enabled = Bool(True)
 
     def preprocess_cell(self, cell, resources, index):
-        """Replace hidden test regions and shorten test-cell tracebacks to 'Error: message'."""
-        if cell.cell_type == "code" and cell.metadata.get("nbgrader", {}).get("grade"):
+        """Replace hidden test regions; keep outputs of test cells only (written by the tester)."""
+        if cell.cell_type != "code":
+            return cell, resources
+        meta = cell.metadata.get("nbgrader", {})
+        if meta.get("grade") and not meta.get("solution"):
             cell.source = re.sub(r"### BEGIN HIDDEN TESTS.*?### END HIDDEN TESTS", "# (hidden tests)",
                                  cell.source, flags=re.S)
             for output in cell.get("outputs", []):
                 if output.output_type == "error":
                     output.traceback = [f"{output.ename}: {output.evalue}"]
+        else:
+            cell.outputs = []
         return cell, resources
 
 
 def prepare(job):
-    """Lay out the scratch course: gradebook copy, submitted notebook, kernel and work folders."""
+    """Lay out the scratch course (gradebook copy, submitted notebook); the kernel never sees this folder."""
     scratch, lesson, sid = Path(job["scratch"]), job["lesson"], job["sid"]
     if scratch.exists():
         shutil.rmtree(scratch)
     submitted = scratch / "submitted" / sid / lesson
     submitted.mkdir(parents=True)
-    shutil.copy(job["notebook"], submitted / f"{lesson}.ipynb")
+    shutil.copyfile(job["notebook"], submitted / f"{lesson}.ipynb")
     if job.get("timestamp"):
         (submitted / "timestamp.txt").write_text(job["timestamp"])
     (scratch / "source" / lesson).mkdir(parents=True)
-    shutil.copy(job["template_db"], scratch / "gradebook.db")
-    shutil.copytree(job["mplconfig"], scratch / "mpl")
-    for folder in ("mpl", f"autograded/{sid}/{lesson}"):
-        (scratch / folder).mkdir(parents=True, exist_ok=True)
-        (scratch / folder).chmod(0o777)
+    shutil.copyfile(job["template_db"], scratch / "gradebook.db")
     return scratch
 
 
-def config_for(job, scratch):
-    """nbgrader configuration for the scratch course with the guarded, sandboxed executor."""
+def config_for(job, scratch, settings):
+    """nbgrader configuration for the scratch course, with test cells run by the sandboxed tester."""
     c = Config()
     c.CourseDirectory.root = str(scratch)
     c.CourseDirectory.course_id = "nncourse"
     c.CourseDirectory.db_url = f"sqlite:///{scratch / 'gradebook.db'}"
     c.CourseDirectory.source_directory = "source"
     defaults = Autograde().autograde_preprocessors
-    c.Autograde.autograde_preprocessors = [GuardedExecute if step is Execute else step for step in defaults]
-    c.GuardedExecute.timeout = job["cell_timeout"]
-    c.GuardedExecute.notebook_budget = job["notebook_budget"]
-    c.GuardedExecute.output_limit = job["output_limit"]
-    c.GuardedExecute.findings_path = str(scratch / "findings.json")
-    c.GenerateFeedback.preprocessors = [GetGrades, HideHiddenTests, CSSHTMLHeaderPreprocessor]
+    c.Autograde.autograde_preprocessors = [TestedExecute if step is Execute else step for step in defaults]
+    argv, env = sandbox.tester_argv(settings)
+    c.TestedExecute.tester_argv, c.TestedExecute.tester_env = argv, env
+    c.TestedExecute.bindings = job["bindings"]
+    c.TestedExecute.timeout = job["cell_timeout"]
+    c.TestedExecute.notebook_budget = job["notebook_budget"]
+    c.TestedExecute.output_limit = job["output_limit"]
+    c.TestedExecute.findings_path = str(scratch / "findings.json")
+    c.GenerateFeedback.preprocessors = [GetGrades, FeedbackView, SanitizeHTML, CSSHTMLHeaderPreprocessor]
+    c.SanitizeHTML.enabled = True  # student markdown may hold <script>: escape it in the feedback page
     return c
 
 
@@ -93,13 +97,13 @@ def run(job):
     cgroup = sandbox.PidsCgroup(f"{os.getpid()}-{sid}", job["limits"]["processes"]) if job["sandbox"] else None
     # unix socket paths must stay under ~107 characters, so the kernel's sockets live in a short /tmp folder
     kerneldir = Path(tempfile.mkdtemp(prefix="nnk-"))
-    kerneldir.chmod(0o777)
-    sandbox.SandboxKernelManager.settings = {
-        "sandbox": job["sandbox"], "kerneldir": str(kerneldir), "course": job["course"],
-        "mplconfig": str(scratch / "mpl"), "workdir": str(scratch / "autograded" / sid / lesson),
-        "modules": job["modules"], "bindings": job["bindings"], "limits": job["limits"],
-        "cgroup_wrap": cgroup.wrap if cgroup else None}
-    config = config_for(job, scratch)
+    notebook = kerneldir / f"{lesson}.ipynb"
+    shutil.copyfile(job["notebook"], notebook)  # the student's own notebook, readable in the kernel's folder
+    settings = {"sandbox": job["sandbox"], "kerneldir": str(kerneldir), "course": job["course"],
+                "mplconfig": job["mplconfig"], "notebook": str(notebook), "limits": job["limits"],
+                "cgroup_wrap": cgroup.wrap if cgroup else None}
+    sandbox.SandboxKernelManager.settings = settings
+    config = config_for(job, scratch, settings)
     api = NbGraderAPI(coursedir=CourseDirectory(config=config), config=config)
     try:
         graded = api.autograde(lesson, sid, force=True, create=True)

@@ -9,9 +9,12 @@ from pathlib import Path
 
 from jupyter_client.manager import AsyncKernelManager
 
-GUARD = Path(__file__).with_name("guard.py")
+HERE = Path(__file__).resolve().parent
+KERNEL_FILES = ("student_kernel.py", "wire.py", "keras_wire.py")
+TESTER_FILES = ("tester.py", "wire.py", "keras_wire.py")
 PIDS_CGROUP = Path("/sys/fs/cgroup/pids")
-DEFAULT_LIMITS = {"memory_mb": 8192, "cpu_seconds": 120, "file_mb": 64, "open_files": 256, "processes": 64}
+DEFAULT_LIMITS = {"memory_mb": 8192, "cpu_seconds": 120, "file_mb": 64, "open_files": 256, "processes": 64,
+                  "scratch_mb": 64}
 
 
 @lru_cache(maxsize=1)
@@ -49,26 +52,66 @@ def system_binds():
     return args
 
 
-def bwrap_command(workdir, kerneldir, course_path, mplconfig):
-    """bwrap argv prefix: only the venv, the course package copy, the kernel dir and the work dir are visible."""
+def capped_tmpfs(path, megabytes):
+    """bwrap arguments for a size-capped tmpfs at path (whatever is written there counts against the cap)."""
+    return ["--size", str(megabytes * 1024 * 1024), "--tmpfs", path]
+
+
+def base_command(limits):
+    """bwrap argv prefix shared by the kernel and the tester: no network, read-only system, capped tmpfs."""
+    scratch_mb = int(limits.get("scratch_mb", 64))
     args = [bwrap_path(), "--unshare-all", "--die-with-parent", "--new-session", "--cap-drop", "ALL",
-            "--clearenv", "--proc", "/proc", "--dev", "/dev", "--tmpfs", "/tmp", "--tmpfs", "/home"]
+            "--clearenv", "--proc", "/proc", "--dev", "/dev"]
+    args += capped_tmpfs("/tmp", scratch_mb) + capped_tmpfs("/home", 1) + capped_tmpfs("/dev/shm", 1)
     args += system_binds()
-    args += ["--ro-bind", str(course_path), "/grader/course", "--ro-bind", str(GUARD), "/grader/guard.py",
-             "--bind", str(mplconfig), "/grader/mpl",
-             "--bind", str(kerneldir), str(kerneldir), "--bind", str(workdir), str(workdir), "--chdir", str(workdir)]
-    env = {"HOME": "/home", "PATH": "/usr/bin:/bin", "PYTHONPATH": "/grader/course", "MPLCONFIGDIR": "/grader/mpl",
-           "OPENBLAS_NUM_THREADS": "1", "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1", "PYTHONNOUSERSITE": "1",
-           "MPLBACKEND": "agg", "LANG": "C.UTF-8", "JUPYTER_PLATFORM_DIRS": "1"}
+    env = {"HOME": "/tmp", "PATH": "/usr/bin:/bin", "OPENBLAS_NUM_THREADS": "1", "OMP_NUM_THREADS": "1",
+           "MKL_NUM_THREADS": "1", "PYTHONNOUSERSITE": "1", "PYTHONDONTWRITEBYTECODE": "1", "MPLBACKEND": "agg",
+           "MPLCONFIGDIR": "/tmp/mpl", "LANG": "C.UTF-8", "JUPYTER_PLATFORM_DIRS": "1", "KERAS_BACKEND": "jax",
+           "KERAS_HOME": "/tmp/keras", "JAX_PLATFORMS": "cpu", "XLA_FLAGS": "--xla_cpu_multi_thread_eigen=false"}
     for key, value in env.items():
         args += ["--setenv", key, value]
     return args
 
 
-def unsandboxed_env(course_path, mplconfig):
-    """Environment for the kernel when the instructor explicitly allowed running without a sandbox."""
-    return {"PYTHONPATH": str(course_path), "MPLCONFIGDIR": str(mplconfig), "OPENBLAS_NUM_THREADS": "1",
-            "OMP_NUM_THREADS": "1", "MPLBACKEND": "agg"}
+def program_binds(target, names):
+    """Read-only binds of autograder files (by name) into target."""
+    args = []
+    for name in names:
+        args += ["--ro-bind", str(HERE / name), f"{target}/{name}"]
+    return args
+
+
+def kernel_command(kerneldir, course_path, mplconfig, notebook, limits):
+    """bwrap argv prefix for the student's kernel: the course copy, its own notebook, a capped scratch folder."""
+    args = base_command(limits)
+    args += capped_tmpfs("/student", int(limits.get("scratch_mb", 64)))
+    args += ["--ro-bind", str(course_path), "/grader/course", "--ro-bind", str(mplconfig), "/grader/mpl",
+             "--bind", str(kerneldir), str(kerneldir), "--ro-bind", str(notebook), f"/student/{Path(notebook).name}"]
+    args += program_binds("/grader/kernel", KERNEL_FILES)
+    args += ["--chdir", "/student", "--setenv", "PYTHONPATH", "/grader/course:/grader/kernel"]
+    return args
+
+
+def tester_command(course_path, mplconfig, limits):
+    """Full argv of the tester: like the kernel's sandbox, without the student's files or any writable host folder."""
+    args = base_command(limits)
+    args += ["--ro-bind", str(course_path), "/grader/course", "--ro-bind", str(mplconfig), "/grader/mpl"]
+    args += program_binds("/grader/tester", TESTER_FILES)
+    args += ["--chdir", "/tmp", "--setenv", "PYTHONPATH", "/grader/course:/grader/tester"]
+    return args + [sys.executable, "/grader/tester/tester.py"]
+
+
+def unsandboxed_env(course_path):
+    """Environment for the kernel or tester when the instructor explicitly allowed running without a sandbox."""
+    return {"PYTHONPATH": os.pathsep.join([str(course_path), str(HERE)]), "OPENBLAS_NUM_THREADS": "1",
+            "OMP_NUM_THREADS": "1", "MPLBACKEND": "agg", "KERAS_BACKEND": "jax", "PATH": os.environ.get("PATH", "")}
+
+
+def tester_argv(settings):
+    """(argv, environment) that start the tester for these settings."""
+    if settings.get("sandbox"):
+        return tester_command(settings["course"], settings["mplconfig"], settings["limits"]), {}
+    return [sys.executable, str(HERE / "tester.py")], unsandboxed_env(settings["course"])
 
 
 class PidsCgroup:
@@ -124,17 +167,16 @@ class SandboxKernelManager(AsyncKernelManager):
         return spec
 
     def format_kernel_cmd(self, extra_arguments=None):
-        """Replace `python -m ipykernel_launcher` with the guard launcher, wrapped in the sandbox."""
+        """Replace `python -m ipykernel_launcher` with the student kernel launcher, wrapped in the sandbox."""
         cmd = super().format_kernel_cmd(extra_arguments)
         rest = cmd[cmd.index("-f"):] if "-f" in cmd else ["-f", self.connection_file]
         s = self.settings
-        config = json.dumps({"modules": s.get("modules", []), "bindings": s.get("bindings", {}),
-                             "limits": s.get("limits", DEFAULT_LIMITS)})
+        limits = json.dumps(s.get("limits", DEFAULT_LIMITS))
         if s.get("sandbox"):
-            prefix = bwrap_command(s["workdir"], s["kerneldir"], s["course"], s["mplconfig"])
-            prefix += ["--setenv", "GRADER_GUARD_CONFIG", config]
-            argv = prefix + [sys.executable, "/grader/guard.py"] + rest
+            prefix = kernel_command(s["kerneldir"], s["course"], s["mplconfig"], s["notebook"], s["limits"])
+            argv = prefix + ["--setenv", "GRADER_LIMITS", limits, sys.executable, "/grader/kernel/student_kernel.py"]
         else:
-            os.environ.update(unsandboxed_env(s["course"], s["mplconfig"]), GRADER_GUARD_CONFIG=config)
-            argv = [sys.executable, str(GUARD)] + rest
+            os.environ.update(unsandboxed_env(s["course"]), GRADER_LIMITS=limits)
+            argv = [sys.executable, str(HERE / "student_kernel.py")]
+        argv += rest
         return s["cgroup_wrap"](argv) if s.get("cgroup_wrap") else argv
