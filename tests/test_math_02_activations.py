@@ -239,3 +239,12 @@ def test_softmax_backward_is_finite_for_extreme_logits(solution, jax_modules):
     _, vjp = jax.vjp(lambda v: jax.nn.softmax(v, axis=-1), jnp.asarray(z))
     np.testing.assert_allclose(got, vjp(jnp.asarray(dA))[0], rtol=1e-10, atol=1e-13)
     np.testing.assert_allclose(got[2], 0.0)  # equal upstream gradients give dZ = 0, as the lesson says
+
+
+def test_softmax_backward_of_the_cross_entropy_gradient_is_p_minus_y(solution):
+    """The lesson's bridge to lesson 05: dA = -y / p gives dZ = p - y."""
+    softmax, softmax_backward = solution["softmax"], solution["softmax_backward"]
+    rng = np.random.default_rng(22)
+    p = softmax(rng.normal(size=(6, 4)) * 2)
+    y = np.eye(4)[rng.integers(0, 4, size=6)]
+    np.testing.assert_allclose(softmax_backward(-y / p, p), p - y, atol=1e-12)

@@ -194,3 +194,19 @@ def test_fit_output_layer_solves_the_least_squares_problem():
     T = 2.0 * np.eye(3)[y]
     residual = H @ W + b - T
     assert np.allclose(np.column_stack([H, np.ones(50)]).T @ residual, 0, atol=1e-9)  # normal equations
+
+
+def test_weight_spread_sentences_of_section_5():
+    """std 0.01 shrinks the spread of 100-wide tanh layers tenfold per layer; std 1.0 leaves most units near +-1."""
+    rng = np.random.default_rng(7)
+    for std, check in ((0.01, "tenfold"), (1.0, "saturated")):
+        A, spreads = rng.normal(size=(200, 100)), []
+        for _ in range(10):
+            A = np.tanh(A @ rng.normal(0.0, std, size=(100, 100)))
+            spreads.append(A.std())
+        if check == "tenfold":
+            ratios = np.array(spreads[1:4]) / np.array(spreads[:3])
+            np.testing.assert_allclose(ratios, 0.1, rtol=0.1)
+            assert 100 * std ** 2 == pytest.approx(0.01)
+        else:
+            assert np.mean(np.abs(A) > 0.9) > 0.5
