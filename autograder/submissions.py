@@ -338,6 +338,15 @@ def candidate(path, parts, hit):
     return entry
 
 
+def readable(path):
+    """True when the grader can open the file (without following a link swapped in since the walk)."""
+    try:
+        os.close(os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK))
+        return True
+    except OSError:
+        return False
+
+
 def classify(parts, path, patterns, lesson):
     """A Submission for one file, the reason it is not used, or None for a timestamp.txt (decided later)."""
     relpath = "/".join(parts)
@@ -345,6 +354,8 @@ def classify(parts, path, patterns, lesson):
         return None
     if not parts[-1].lower().endswith(".ipynb"):
         return "not a notebook (.ipynb)"
+    if not readable(path):
+        return "could not be read"
     hit = match(relpath, patterns, lesson)
     if hit is None:
         return "no student id in the path (layouts are read from the top of SUBMISSIONS; see --pattern)"

@@ -145,6 +145,21 @@ def test_links_and_special_files_are_listed_not_followed(tmp_path):
     assert why["fifo.ipynb"] == why["sock.ipynb"] == "not a regular file"
 
 
+def test_unreadable_notebook_is_listed(tmp_path, monkeypatch):
+    put(tmp_path, "ada.ipynb")
+    put(tmp_path, "bob.ipynb")
+    real_open = os.open
+
+    def denying_open(path, *args):
+        if str(path).endswith("bob.ipynb"):
+            raise PermissionError(13, "Permission denied")
+        return real_open(path, *args)
+
+    monkeypatch.setattr(os, "open", denying_open)
+    found = submissions.collect(tmp_path, LESSON)
+    assert list(found.submissions) == ["ada"] and reasons(found) == {"bob.ipynb": "could not be read"}
+
+
 def test_one_students_many_files_do_not_block_the_class(tmp_path):
     many = {f"{MOODLE}/{LESSON}.ipynb": b"{}"}
     many.update({f"{MOODLE}/junk/{n}.txt": b"x" for n in range(20_050)})

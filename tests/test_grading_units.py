@@ -119,11 +119,15 @@ def test_integrity_accepts_the_released_notebook():
 @pytest.mark.parametrize("data, reason", [
     (b"", "empty file"), (b"   \n", "empty file"), (b"{nope", "not valid notebook JSON"),
     (b"[1, 2]", "not a notebook"), (json.dumps({"nbformat": 5, "cells": []}).encode(), "wrong nbformat (5)"),
-    (json.dumps({"nbformat": 4, "nbformat_minor": 5, "cells": [{"cell_type": "code"}], "metadata": {}}).encode(),
-     "invalid notebook structure"),
 ])
 def test_integrity_fatal_files(data, reason):
     assert reason in integrity.check(data, released(), "x_01_neuron.ipynb", LESSON).fatal
+
+
+def test_integrity_repairs_invalid_structure():
+    data = json.dumps({"nbformat": 4, "nbformat_minor": 5, "cells": [{"cell_type": "code"}], "metadata": {}})
+    report = integrity.check(data.encode(), released(), "x_01_neuron.ipynb", LESSON)
+    assert report.fatal is None and "invalid notebook structure (repaired)" in report.flags
 
 
 def test_integrity_oversized_and_renamed():
