@@ -87,8 +87,9 @@ def ensure_environment():
 
 def replace_process(*command):
     """Hand over to a command from the environment (its exit status becomes ours)."""
+    env = dict(os.environ, PATH=BIN + os.pathsep + os.environ.get("PATH", ""), VIRTUAL_ENV=VENV,
+               COURSE_CALLER_DIR=os.getcwd())  # relative paths the user typed stay relative to where they typed them
     os.chdir(ROOT)
-    env = dict(os.environ, PATH=BIN + os.pathsep + os.environ.get("PATH", ""), VIRTUAL_ENV=VENV)
     if os.name == "nt":
         sys.exit(subprocess.call(command, env=env))
     os.execve(command[0], command, env)

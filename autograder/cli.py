@@ -76,10 +76,11 @@ def parser():
 
 
 def absolute_paths(args):
-    """Make every path argument absolute against the current folder (runners work elsewhere)."""
+    """Make every path argument absolute against the folder the user typed the command in (runners work elsewhere)."""
+    base = os.environ.get("COURSE_CALLER_DIR") or os.getcwd()  # course.py changes into the project root
     for name, value in vars(args).items():
         if isinstance(value, Path):
-            setattr(args, name, Path(os.path.abspath(value.expanduser())))
+            setattr(args, name, Path(os.path.normpath(os.path.join(base, value.expanduser()))))
     return args
 
 

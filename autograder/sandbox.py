@@ -1,4 +1,4 @@
-"""The grading sandbox: a bubblewrap jail (no network, read-only system) around each student's kernel."""
+"""The grading sandboxes: bubblewrap jails (no network, read-only system, capped scratch) for the kernel and the tester."""
 import json
 import os
 import shutil
@@ -67,7 +67,7 @@ def base_command(limits):
     env = {"HOME": "/tmp", "PATH": "/usr/bin:/bin", "OPENBLAS_NUM_THREADS": "1", "OMP_NUM_THREADS": "1",
            "MKL_NUM_THREADS": "1", "PYTHONNOUSERSITE": "1", "PYTHONDONTWRITEBYTECODE": "1", "MPLBACKEND": "agg",
            "MPLCONFIGDIR": "/tmp/mpl", "LANG": "C.UTF-8", "JUPYTER_PLATFORM_DIRS": "1", "KERAS_BACKEND": "jax",
-           "KERAS_HOME": "/tmp/keras", "JAX_PLATFORMS": "cpu", "XLA_FLAGS": "--xla_cpu_multi_thread_eigen=false"}
+           "KERAS_HOME": "/tmp/keras", "JAX_PLATFORMS": "cpu", "JAX_ENABLE_X64": "1", "XLA_FLAGS": "--xla_cpu_multi_thread_eigen=false"}
     for key, value in env.items():
         args += ["--setenv", key, value]
     return args
@@ -104,7 +104,7 @@ def tester_command(course_path, mplconfig, limits):
 def unsandboxed_env(course_path):
     """Environment for the kernel or tester when the instructor explicitly allowed running without a sandbox."""
     return {"PYTHONPATH": os.pathsep.join([str(course_path), str(HERE)]), "OPENBLAS_NUM_THREADS": "1",
-            "OMP_NUM_THREADS": "1", "MPLBACKEND": "agg", "KERAS_BACKEND": "jax", "PATH": os.environ.get("PATH", "")}
+            "OMP_NUM_THREADS": "1", "MPLBACKEND": "agg", "KERAS_BACKEND": "jax", "JAX_ENABLE_X64": "1", "PATH": os.environ.get("PATH", "")}
 
 
 def tester_argv(settings):
@@ -147,7 +147,7 @@ class PidsCgroup:
 
 
 class SandboxKernelManager(AsyncKernelManager):
-    """Kernel manager that starts the guard launcher inside bubblewrap and talks to it over unix sockets."""
+    """Kernel manager that starts the student kernel launcher inside bubblewrap and talks to it over unix sockets."""
 
     settings = {}  # filled in by autograder.runner before nbgrader starts the kernel
 

@@ -152,8 +152,10 @@ def apply_limits(limits):
 def main():
     """Limits, pre-imports (one kernel start pays them once), then the kernel with the call service."""
     apply_limits(json.loads(os.environ.pop("GRADER_LIMITS", "{}")))
-    if os.path.isdir("/grader/mpl") and os.environ.get("MPLCONFIGDIR"):  # matplotlib's font cache, writable copy
-        shutil.copytree("/grader/mpl", os.environ["MPLCONFIGDIR"], dirs_exist_ok=True)
+    cache = os.environ.get("MPLCONFIGDIR")
+    if os.path.isdir("/grader/mpl") and cache:  # a writable copy of matplotlib's prebuilt font cache
+        shutil.copytree("/grader/mpl", cache, dirs_exist_ok=True, copy_function=shutil.copyfile)
+        os.chmod(cache, 0o700)
     for name in ("numpy", "matplotlib.pyplot"):
         try:
             __import__(name)

@@ -1,8 +1,8 @@
 """Plain data on the wire between the tester and the student's process: JSON with tagged arrays, nothing else.
 
 Both sides run this file (the student's copy may be tampered with, so the tester trusts only what its own
-decoder builds): None, bool, int, float, complex, str, bytes, NumPy arrays and scalars of bool/int/uint/
-float/complex dtype, and lists, tuples and str-keyed dicts of those. Callables and objects that must keep
+decoder builds): None, bool, int, float, complex, str, bytes, NumPy (and JAX) arrays and scalars of
+bool/int/uint/float/complex dtype, and lists, tuples and str-keyed dicts of those. Callables and objects that must keep
 their identity travel as references the caller resolves (`refer`/`resolve`). Keras models of the course's
 layer kinds travel as a description and are rebuilt (see keras_codec below). Stdlib and NumPy only.
 """
@@ -57,6 +57,8 @@ def encode(value, refer=None, depth=0, budget=None):
         return {"$dict": [[key, encode(item, refer, depth + 1, budget)] for key, item in value.items()]}
     if kind is np.ndarray or isinstance(value, np.generic):
         return encode_array(value)
+    if kind.__module__.startswith(("jax", "jaxlib")) and hasattr(value, "dtype") and hasattr(value, "__array__"):
+        return {"$jax": encode_array(np.asarray(value))["$array"]}
     raise NotPlainData(f"a {describe(value)} is not plain data (numbers, strings, NumPy arrays, lists, tuples, dicts)")
 
 
@@ -102,6 +104,10 @@ def decode(data, resolve=None, depth=0):
         return base64.b64decode(expect(payload, str))
     if tag in ("$array", "$scalar"):
         return decode_array(tag, payload)
+    if tag == "$jax":
+        import jax.numpy
+
+        return jax.numpy.asarray(decode_array("$array", payload))
     if resolve is not None:
         return resolve(tag, payload)
     raise NotPlainData(f"unexpected {tag}")
