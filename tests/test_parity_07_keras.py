@@ -253,3 +253,41 @@ def test_numpy_training_matches_keras_exactly_when_batches_match():
     assert np.max(np.abs(np.array(fitted.history["loss"]) - history["loss"])) < 1e-12
     assert max(np.max(np.abs(a - b)) for a, b in zip(keras_tools.flat(history["params"]),
                                                       keras_tools.keras_weights(model))) < 1e-12
+
+
+# --- numbers the lesson's text states ---------------------------------------------------------------------
+def solution_cells():
+    return nbformat.read(ROOT / "solutions" / "07_keras" / "07_keras.ipynb", as_version=4).cells
+
+
+def test_regularised_model_counts_follow_the_rule_in_the_text():
+    """Section 8 prints the counts of its model; they follow the text's rule (2n per BatchNormalization, none
+    for Dropout), and the 4 extra numbers in non_trainable_variables are the Dropout layers' generator state."""
+    cells = solution_cells()
+    index = next(i for i, c in enumerate(cells) if c.cell_type == "code" and "regularised = keras.Sequential(" in c.source)
+    namespace = {"keras": keras, "np": np}
+    exec(plain_python(cells[index].source).replace("print(", "str("), namespace)
+    model = namespace["regularised"]
+    dense = [l for l in model.layers if isinstance(l, keras.layers.Dense)]
+    norms = [l for l in model.layers if isinstance(l, keras.layers.BatchNormalization)]
+    dropouts = [l for l in model.layers if isinstance(l, keras.layers.Dropout)]
+    rule_frozen = sum(2 * l.gamma.shape[0] for l in norms)
+    rule_trainable = sum(l.kernel.shape[0] * l.kernel.shape[1] + l.kernel.shape[1] for l in dense) + rule_frozen
+    assert (namespace["trainable"], namespace["frozen"]) == (rule_trainable, rule_frozen) == (6762, 192)
+    printed = "".join(o.get("text", "") for o in cells[index].outputs)
+    assert printed == f"trainable parameters {rule_trainable}, non-trainable (running averages) {rule_frozen}\n"
+    extra = sum(int(np.prod(v.shape)) for v in model.non_trainable_variables) - rule_frozen
+    assert extra == 2 * len(dropouts) == 4
+    assert all(not l.weights and l.non_trainable_variables for l in dropouts)
+    text = cells[index + 1].source
+    assert "= 192$" in text and "$4160 + 2080 + 330$" in text and "$6762$" in text and "would count 4 more" in text
+    assert [reference.count_params([a, b]) for a, b in ((64, 64), (64, 32), (32, 10))] == [4160, 2080, 330]
+
+
+def test_knowledge_check_numbers():
+    text = "\n".join(c.source for c in solution_cells() if c.cell_type == "markdown")
+    assert round(reference.count_params([64, 600, 10]), -3) == 45_000 and "about 45,000 parameters" in text
+    assert round(reference.count_params([64, 64, 64, 64, 64, 10]), -3) == 17_000 and "(about 17,000)" in text
+    z = np.array([-1.5, 0.0, 2.3])
+    assert np.round(reference.sigmoid(z), 2).tolist() == [0.18, 0.5, 0.91] and "$(0.18, 0.5, 0.91)$" in text
+    assert reference.relu(z).tolist() == [0.0, 0.0, 2.3] and "(c) $(0, 0, 2.3)$" in text

@@ -111,9 +111,27 @@ def transfer_weights(model, params):
     return twin
 
 
-@ex.right("transfer_weights", "model.set_weights with the flattened list")
+@ex.wrong("transfer_weights", "model.set_weights with the flattened list (breaks on BatchNormalization)")
 def transfer_weights(model, params):
     model.set_weights([np.asarray(a) for pair in params for a in pair])
+    return model
+
+
+@ex.wrong("transfer_weights", "every layer that has weights (BatchNormalization gets a Dense pair)")
+def transfer_weights(model, params):
+    for layer, (W, b) in zip(dense_layers(model), params):
+        layer.set_weights([np.asarray(W), np.asarray(b)])
+    return model
+
+
+@ex.right("transfer_weights", "layers picked by class name, weights assigned one by one")
+def transfer_weights(model, params):
+    pairs = iter(params)
+    for layer in model.layers:
+        if type(layer).__name__ == "Dense":
+            W, b = next(pairs)
+            layer.kernel.assign(np.asarray(W))
+            layer.bias.assign(np.asarray(b))
     return model
 
 
@@ -126,16 +144,32 @@ def transfer_weights(model, params):
 
 
 # --- compile_model ----------------------------------------------------------------------------------
-def optimizer_for(setup, momentum_default=None, adam_defaults=False, swap_betas=False):
-    kind, lr = setup["optimizer"], setup["lr"]
+def optimizer_for(setup, momentum_default=None, adam_defaults=False, swap_betas=False, ignore=()):
+    """The Keras optimizer for setup; `ignore` names settings left at Keras's defaults (a silently ignored key)."""
+    setup = {key: value for key, value in setup.items() if key not in ignore}
+    kind, lr = setup["optimizer"], setup.get("lr", 0.01 if setup["optimizer"] != "adam" else 0.001)
     if kind == "sgd":
         return keras.optimizers.SGD(learning_rate=lr)
     if kind == "momentum":
-        return keras.optimizers.SGD(learning_rate=lr, momentum=setup["beta"] if momentum_default is None else momentum_default)
+        return keras.optimizers.SGD(learning_rate=lr, momentum=setup.get("beta", 0.0) if momentum_default is None else momentum_default)
     if adam_defaults:
         return "adam"
-    b1, b2 = (setup["beta2"], setup["beta1"]) if swap_betas else (setup["beta1"], setup["beta2"])
-    return keras.optimizers.Adam(learning_rate=lr, beta_1=b1, beta_2=b2, epsilon=setup["eps"])
+    b1, b2 = (setup.get("beta1", 0.9), setup.get("beta2", 0.999))
+    b1, b2 = (b2, b1) if swap_betas else (b1, b2)
+    return keras.optimizers.Adam(learning_rate=lr, beta_1=b1, beta_2=b2, epsilon=setup.get("eps", 1e-7))
+
+
+def compiled_ignoring(*keys):
+    """A compile_model that drops these keys of setup on the way to the optimizer."""
+    def compile_model(model, setup):
+        model.compile(optimizer=optimizer_for(setup, ignore=keys), loss="sparse_categorical_crossentropy",
+                      metrics=["accuracy"])
+        return model
+    return compile_model
+
+
+for _key in ("lr", "beta1", "beta2", "eps"):
+    ex.wrong("compile_model", f"setup['{_key}'] silently ignored (Keras's default used)")(compiled_ignoring(_key))
 
 
 @ex.wrong("compile_model", "from_logits=True on softmax outputs (softmax twice)")
@@ -255,6 +289,19 @@ def max_abs_diff(a, b):
     return float(np.max(np.abs(x - y)))
 
 
+@ex.wrong("max_abs_diff", "two levels of nesting only")
+def max_abs_diff(a, b):
+    def two_levels(x):
+        if not isinstance(x, (list, tuple)):
+            return [np.asarray(x, dtype=float)]
+        return [np.asarray(leaf, dtype=float) for item in x
+                for leaf in (item if isinstance(item, (list, tuple)) else [item])]
+    pairs = list(zip(two_levels(a), two_levels(b)))
+    if len(two_levels(a)) != len(two_levels(b)) or any(x.shape != y.shape for x, y in pairs):
+        raise ValueError("mismatch")
+    return max(float(np.max(np.abs(x - y))) for x, y in pairs)
+
+
 @ex.wrong("max_abs_diff", "flat lists only (np.asarray on nested pairs)")
 def max_abs_diff(a, b):
     x, y = np.asarray(a, dtype=float), np.asarray(b, dtype=float)
@@ -309,6 +356,18 @@ def evaluate_model(model, X, y):
 @ex.wrong("evaluate_model", "argmin instead of argmax")
 def evaluate_model(model, X, y):
     y_hat = np.argmin(np.asarray(model(np.asarray(X))), axis=1)
+    return y_hat, float(np.mean(y_hat == np.asarray(y)))
+
+
+@ex.wrong("evaluate_model", "accuracy returned as a one-element array")
+def evaluate_model(model, X, y):
+    y_hat = np.argmax(np.asarray(model(np.asarray(X))), axis=1)
+    return y_hat, np.array([np.mean(y_hat == np.asarray(y))])
+
+
+@ex.wrong("evaluate_model", "classes returned as floats")
+def evaluate_model(model, X, y):
+    y_hat = np.argmax(np.asarray(model(np.asarray(X))), axis=1).astype(float)
     return y_hat, float(np.mean(y_hat == np.asarray(y)))
 
 
