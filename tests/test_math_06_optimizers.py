@@ -245,3 +245,16 @@ def test_adam_matches_keras_with_the_eps_rescaling_the_lesson_describes(keras, s
     theirs = keras_trajectory(keras, make(), W0, tiny) - W0
     ours = run("adam_update", IMPLEMENTATIONS[source], W0, tiny, lr=0.01, beta1=b1, beta2=b2, eps=eps) - W0
     assert not np.allclose(ours, theirs, rtol=1e-2), "with tiny gradients the eps placement must show"
+
+
+def test_keras_adam_epsilon_numbers_in_the_text():
+    """Section 4's numbers on where Keras's Adam puts epsilon: 32x in the first step, 1.26x by step 1000,
+    a relative step difference of about 3e-6 for a gradient of 1, and about 30% for a gradient of 1e-5."""
+    text = next(c.source for c in ex.solution.cells if c.cell_type == "markdown" and "Where Keras differs.** Keras folds" in c.source)
+    factor = lambda t: 1 / np.sqrt(1 - 0.999 ** t)   # Keras's eps acts like eps / sqrt(1 - beta2^t) in our formula
+    assert round(factor(1)) == 32 and round(factor(1000), 2) == 1.26
+    assert "about 32 times larger" in text and "only 1.26 times" in text
+    assert f"{1e-7 * factor(1):.0e}" == "3e-06" and "some $3\\cdot 10^{-6}$" in text
+    g, eps = 1e-5, 1e-7                  # first step: m_hat = g, v_hat = g^2
+    ours, keras_form = g / (g + eps), g / (g + eps * factor(1))
+    assert round(ours / keras_form - 1, 1) == 0.3 and "30% in the first step for a gradient of $10^{-5}$" in text
