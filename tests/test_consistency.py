@@ -130,6 +130,7 @@ SECTION_REFERENCES = {  # lesson: [(the reference in its sentence, (\d+) for the
                     (r"softmax \+ cross-entropy, section (\d+)", "softmax + cross-entropy")],
     "06_optimizers": [(r"plus a schedule, section (\d+)", "schedules"),
                       (r"which is what section (\d+) does", "real network")],
+    "07_keras": [(r"and `Dropout` of section (\d+)", "where keras goes next")],
 }
 
 
