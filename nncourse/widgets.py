@@ -12,3 +12,4 @@ from nncourse.activation_widgets import activation_explorer, gradient_depth, sat
 from nncourse.keras_widgets import keras_race  # noqa: F401
 from nncourse.optimizer_widgets import batch_noise, optimizer_curves, optimizer_race  # noqa: F401
 from nncourse.forward_widgets import digits_explorer, init_explorer, network_diagram, xor_explorer  # noqa: F401
+from nncourse.deep_widgets import depth_lab  # noqa: F401
