@@ -183,7 +183,7 @@ def publish(result, opts, sid):
 def safe_copy(source, target):
     """Copy a regular file (opened without following links) to a new file that replaces target; False if refused."""
     try:
-        descriptor = os.open(source, os.O_RDONLY | os.O_NOFOLLOW)
+        descriptor = os.open(source, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)  # a fifo must not block
     except OSError:
         return False
     with os.fdopen(descriptor, "rb") as handle:

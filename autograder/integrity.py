@@ -17,7 +17,8 @@ SUSPICIOUS = (
     (r"set_custom_exc|custom_exceptions|showtraceback", "exception handling of the shell"),
     (r"\b(np|numpy)(\.\w+)+\s*=(?!=)|setattr\(\s*(np|numpy)\b", "assigns into numpy"),
     (r"\bbuiltins\b|__builtins__", "touches builtins"),
-    (r"\b(feedback|nncourse)(\.\w+)+\s*=(?!=)|setattr\(\s*(feedback|nncourse)\b", "patches nncourse"),
+    (r"\b(feedback|nncourse)(\.\w+)+\s*=(?!=)|setattr\(\s*(feedback|nncourse)\b|"
+     r"\.(check_\w+|require|call|fail|show|try_it)\s*=(?!=)", "patches nncourse"),
     (r"_nncourse_call|nncourse-callback|GRADER|\braw_input\b", "references the grader's channel"),
     (r"\bthreading\b|\b_thread\b|concurrent\.futures", "starts threads"),
     (r"class\s+\w+\s*\(\s*(str|int|float|bool|list|tuple|dict|(np|numpy)\.ndarray)\s*\)", "subclasses a built-in type"),
@@ -125,7 +126,7 @@ def compare(notebook, released):
             continue
         if not valid_meta(meta, expected) or meta["grade_id"] in seen:
             label = meta.get("grade_id") if isinstance(meta, dict) else None
-            flags.append(f"duplicated cell {label} (copy ignored)" if label in seen else
+            flags.append(f"duplicated cell {label} (copy ignored)" if type(label) is str and label in seen else
                          f"unknown or malformed nbgrader cell {str(label)[:40]!r} (metadata removed)")
             del cell.metadata["nbgrader"]
             continue

@@ -67,7 +67,7 @@ def base_command(limits):
     env = {"HOME": "/tmp", "PATH": "/usr/bin:/bin", "OPENBLAS_NUM_THREADS": "1", "OMP_NUM_THREADS": "1",
            "MKL_NUM_THREADS": "1", "PYTHONNOUSERSITE": "1", "PYTHONDONTWRITEBYTECODE": "1", "MPLBACKEND": "agg",
            "MPLCONFIGDIR": "/tmp/mpl", "LANG": "C.UTF-8", "JUPYTER_PLATFORM_DIRS": "1", "KERAS_BACKEND": "jax",
-           "KERAS_HOME": "/tmp/keras", "JAX_PLATFORMS": "cpu", "JAX_ENABLE_X64": "1", "XLA_FLAGS": "--xla_cpu_multi_thread_eigen=false"}
+           "KERAS_HOME": "/tmp/keras", "JAX_PLATFORMS": "cpu", "JAX_ENABLE_X64": "1"}
     for key, value in env.items():
         args += ["--setenv", key, value]
     return args

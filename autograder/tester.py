@@ -17,6 +17,8 @@ import sys
 import traceback
 import warnings
 
+import numpy
+
 import wire
 
 HIDDEN = re.compile(r"^[ \t]*### BEGIN HIDDEN TESTS[ \t]*\n(.*?)^[ \t]*### END HIDDEN TESTS[ \t]*$", re.S | re.M)
@@ -96,7 +98,7 @@ class StudentFunction:
         channel = self.channel
         try:
             request = {"op": "call", "target": self.__name__, "args": wire.encode(list(args), channel.refer),
-                       "kwargs": wire.encode(kwargs, channel.refer)}
+                       "kwargs": wire.encode(kwargs, channel.refer), "numpy_errors": numpy.geterr()}
         except wire.NotPlainData as error:
             raise RuntimeError(f"the test cannot pass this argument to {self.__name__}: {error}") from None
         reply = channel.request(request)

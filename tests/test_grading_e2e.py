@@ -94,6 +94,49 @@ ATTACKS = {
         "import os, time\n"
         "hog = bytearray(64 * 1024 ** 3)\n"),
     "flood": STUB + "for _ in range(300):\n    print('x' * 100_000)\n",
+    "displayflood": STUB + (
+        "from IPython.display import display, update_display\n"
+        "handle = display('start', display_id=True)\n"
+        "for _ in range(200):\n    handle.update('y' * 100_000)\n"
+        "raise ValueError('z' * 5_000_000)\n"),
+    "channel": STUB + (  # forge every answer the tester asks for, and read the test's source if it ever came here
+        "import _nncourse_call, json\n"
+        "_nncourse_call.serve = lambda text: json.dumps({'ok': 1.0, 'after': [], 'names': {}})\n"),
+    "lookalikes": STUB.replace("raise NotImplementedError()", "return Sly()") + (
+        "import sys\n"
+        "class Sly:\n"
+        "    def __array__(self, *args, **kwargs):\n"
+        "        frame = sys._getframe(1)\n"
+        "        while frame and 'expected' not in frame.f_locals:\n"
+        "            frame = frame.f_back\n"
+        "        return frame.f_locals['expected'] if frame else 0.0\n"
+        "class Anything(str):\n"
+        "    def __eq__(self, other):\n"
+        "        return True\n"
+        "    __hash__ = str.__hash__\n"
+        "    def strip(self):\n"
+        "        return self\n"
+        "    def lower(self):\n"
+        "        return self\n"
+        "q1 = q2 = q3 = q4 = Anything('a')\n"),
+    "links": STUB + (  # links and big files in every writable place; nbgrader must never write through them
+        "import os\n"
+        "for target in [" + repr(str(ROOT / 'gradebook.db')) + ", '/grader/course/nncourse/feedback.py']:\n"
+        "    for name in ('01_neuron.ipynb.link', 'feedback.html', 'autograded'):\n"
+        "        try:\n"
+        "            os.symlink(target, name)\n"
+        "        except OSError:\n"
+        "            pass\n"
+        "for folder in ('/tmp', '/student', '/dev/shm', '/home'):\n"
+        "    try:\n"
+        "        with open(folder + '/big', 'wb') as handle:\n"
+        "            for _ in range(300):\n"
+        "                handle.write(b'x' * 1024 * 1024)\n"
+        "    except OSError:\n"
+        "        pass\n"),
+    "deaf": STUB + "import signal\nsignal.signal(signal.SIGINT, signal.SIG_IGN)\nwhile True:\n    pass\n",
+    "hiddenmiss": ("def relu(z):\n    z = np.asarray(z, dtype=float)\n"
+                   "    return z if z.ndim > 1 else np.maximum(0.0, z)\n"),
 }
 FORK_BOMB = ("import os, time\n"
              "while True:\n"
@@ -121,6 +164,25 @@ def tampered_cells():
     return notebook
 
 
+def malformed():
+    """step solved; nbgrader metadata that is a list, a grade_id that is a list, a bumped schema version, a test
+    cell relabelled as a solution cell, and a lone surrogate in a cell (raw JSON: Python cannot encode it)."""
+    notebook = json.loads(nbformat.writes(filled("01_neuron", ["step"])))
+    for cell in notebook["cells"]:
+        meta = cell["metadata"].get("nbgrader", {})
+        if meta.get("grade_id") == "relu":
+            cell["metadata"]["nbgrader"] = ["not", "a", "mapping"]
+        elif meta.get("grade_id") == "neuron":
+            meta["grade_id"] = ["neuron"]
+        elif meta.get("grade_id") == "test_step":
+            meta["schema_version"] = 99
+        elif meta.get("grade_id") == "test_q1":
+            meta["solution"], meta["grade"] = True, False
+    notebook["cells"].append({"cell_type": "code", "metadata": {}, "outputs": [], "execution_count": None,
+                              "source": "x = 'SURROGATE'"})
+    return json.dumps(notebook).replace("SURROGATE", "\\ud800").encode()
+
+
 def write(folder, name, notebook=None, raw=None, when=DEADLINE - timedelta(days=1)):
     """Write a submission file and set its modification time."""
     path = folder / name
@@ -146,6 +208,10 @@ def build_class(folder):
             notebook.cells.insert(index + 1, nbformat.v4.new_code_cell(FORK_BOMB))
         write(folder, f"{name}.ipynb", notebook)
     write(folder, "tamper.ipynb", tampered_cells())
+    write(folder, "malformed.ipynb", raw=malformed())
+    page = filled("01_neuron", ["step"])
+    page.cells.insert(1, nbformat.v4.new_markdown_cell("<script>alert('x')</script> **hi**"))
+    write(folder, "script.ipynb", page)
     write(folder, "badjson.ipynb", raw=b'{"cells": [')
     write(folder, "wrongformat.ipynb", raw=json.dumps({"nbformat": 5, "nbformat_minor": 0, "metadata": {}, "cells": []}).encode())
     write(folder, "empty.ipynb", raw=b"")
@@ -160,23 +226,31 @@ EXPECTED = {  # student: (score without the written answer, flags that must be p
     "1002": (0, []),
     "1003": (3, ["renamed file"]),
     "lateleo": (1, ["late by 2.0 h"]),
-    "transformers": (1, ["IPython input/AST transformers", "input_transformers_cleanup changed"]),
-    "hooks": (1, ["custom exception handler installed", "event callbacks registered: post_run_cell",
-                  "trace hook"]),
-    "monkeypatch": (1, ["numpy.allclose replaced", "nncourse.feedback.check_close replaced",
-                        "call rewritten", "builtins.NotImplementedError replaced"]),
-    "secrets": (1, ["tried to open " + str(ROOT / "solutions"), "tried to open a network connection"]),
+    "transformers": (1, ["IPython input/AST transformers"]),
+    "hooks": (1, ["exception handling of the shell", "IPython event callbacks", "trace/profile hooks"]),
+    "monkeypatch": (1, ["assigns into numpy", "patches nncourse", "touches builtins"]),
+    "secrets": (1, ["looks for the grader's files", "network access"]),
     "kill": (1, ["the kernel died"]),
-    "loop": (1, ["time limit"]),
+    "loop": (1, ["ran longer than"]),
+    "deaf": (1, ["ran longer than"]),
     "bombs": (1, ["ran out of memory", "process limit"]),
     "flood": (1, ["output flood"]),
+    "displayflood": (1, ["output flood"]),
+    "channel": (1, ["references the grader's channel"]),
+    "lookalikes": (1, ["subclasses a built-in type", "comparison or conversion hooks"]),
+    "links": (1, []),
+    "hiddenmiss": (1, []),
     "tamper": (1, ["edited test cell test_step", "deleted test cell test_relu", "changed metadata of test_neuron",
                    "duplicated cell test_q1"]),
+    "malformed": (1, ["unknown or malformed nbgrader cell", "changed metadata of test_step",
+                      "changed metadata of test_q1"]),
+    "script": (1, []),
     "badjson": (0, ["not valid notebook JSON"]),
     "wrongformat": (0, ["wrong nbformat (5)"]),
     "empty": (0, ["empty file"]),
     "huge": (0, ["oversized file"]),
 }
+HIDDEN_LINES = ("neuron where the bias decides", "relu on a 3x7 array", "_r.normal(size=(3, 7))", "relu(-1e308)")
 
 
 def digest(path):
@@ -196,7 +270,7 @@ def graded(tmp_path_factory):
         gb.update_or_create_submission("01_neuron", "zed")
         gb.find_grade("xor_explanation", "01_neuron", "01_neuron", "zed").manual_score = 1.5
         gb.db.commit()
-    protected = [ROOT / "gradebook.db", pipeline.notebook_path("01_neuron")]
+    protected = [ROOT / "gradebook.db", pipeline.notebook_path("01_neuron"), ROOT / "nncourse" / "feedback.py"]
     before = {p: digest(p) for p in protected}
     opts = grading.Options(lesson="01_neuron", source=base / "submissions", out=base / "out", db=db, jobs=2,
                            deadline=DEADLINE, cell_timeout=8, notebook_timeout=150, progress=False)
@@ -208,15 +282,35 @@ def graded(tmp_path_factory):
 def test_every_score_and_flag(graded):
     rows, _, _, _ = graded
     assert sorted(rows) == sorted(EXPECTED)
+    problems = []
     for student, (score, flags) in EXPECTED.items():
         row = rows[student]
-        assert row["score"] == score, (student, row)
-        assert row["max_score"] == 19, (student, row)
         text = "; ".join(row["flags"])
-        for flag in flags:
-            assert flag in text, (student, flag, text)
+        if row["score"] != score or row["max_score"] != 19 or [f for f in flags if f not in text]:
+            problems.append((student, row["score"], score, [f for f in flags if f not in text], text[:500]))
+    assert not problems, "\n".join(map(str, problems))
     assert rows["alice"]["flags"] == ["2 files submitted, graded the newest"]
-    assert rows["1002"]["flags"] == []
+    assert rows["1002"]["flags"] == [] and rows["links"]["flags"] == [] and rows["script"]["flags"] == []
+
+
+def test_no_hidden_test_line_or_value_reaches_feedback(graded):
+    rows, _, opts, _ = graded
+    for page in (opts.out / "feedback").glob("*/01_neuron.html"):
+        html = page.read_text()
+        assert not [line for line in HIDDEN_LINES if line in html], page
+        assert "<script>alert" not in html, page
+    html = (opts.out / "feedback" / "hiddenmiss" / "01_neuron.html").read_text()
+    assert "hidden check 2 of 4 failed" in html and "expected" not in html.split("test_relu")[-1][:3000]
+    assert "xxxxxxxxxx" not in (opts.out / "feedback" / "flood" / "01_neuron.html").read_text()
+
+
+def test_caps_held_and_cache_untouched(graded):
+    _, _, opts, _ = graded
+    autograded = opts.out / "autograded" / "displayflood" / "01_neuron.ipynb"
+    assert autograded.stat().st_size < 3_000_000
+    caches = list((opts.out / ".work" / "cache").iterdir())
+    assert caches and all(grading.cache_intact(cache) for cache in caches)
+    assert not [p for p in opts.out.rglob("*") if p.is_symlink()]
 
 
 def test_unused_files_are_reported(graded):

@@ -1,0 +1,119 @@
+"""What the grader reads and writes on the instructor's side: repaired notebooks, a verified cache, no links followed."""
+import json
+import os
+from pathlib import Path
+
+import nbformat
+import pytest
+
+from autograder import grading, integrity, pipeline
+
+LESSON = "01_neuron"
+
+
+def released():
+    return nbformat.read(pipeline.notebook_path(LESSON, pipeline.LESSONS), as_version=4)
+
+
+def grade_cells(notebook):
+    """grade_id -> cell for every nbgrader cell."""
+    return {c.metadata["nbgrader"]["grade_id"]: c for c in notebook.cells if "nbgrader" in c.metadata}
+
+
+def mangled(change):
+    """Released notebook JSON after change(cells) edits its raw cell dicts."""
+    data = json.loads(nbformat.writes(released()))
+    change({c["metadata"].get("nbgrader", {}).get("grade_id") if isinstance(c["metadata"].get("nbgrader"), dict)
+            else None: c for c in data["cells"]}, data)
+    return json.dumps(data).encode()
+
+
+@pytest.mark.parametrize("name, change, flag", [
+    ("metadata not a mapping", lambda c, d: c["relu"]["metadata"].update(nbgrader=[1, 2]), "malformed nbgrader cell"),
+    ("grade_id a list", lambda c, d: c["neuron"]["metadata"]["nbgrader"].update(grade_id=["neuron"]), "malformed"),
+    ("schema bumped", lambda c, d: c["test_step"]["metadata"]["nbgrader"].update(schema_version=99),
+     "changed metadata of test_step"),
+    ("test relabelled as answer", lambda c, d: c["test_relu"]["metadata"]["nbgrader"].update(solution=True, grade=False),
+     "changed metadata of test_relu"),
+    ("test turned into markdown", lambda c, d: c["test_relu"].update(cell_type="markdown", outputs=None),
+     "cell type of test_relu changed"),
+    ("test deleted", lambda c, d: d["cells"].remove(c["test_neuron"]), "deleted test cell test_neuron (restored)"),
+    ("source not text", lambda c, d: c["step"].update(source={"a": 1}), None),
+    ("outputs garbage", lambda c, d: c["step"].update(outputs="nope", execution_count="x"), "invalid notebook structure"),
+])
+def test_malformed_notebooks_are_repaired_not_fatal(name, change, flag):
+    report = integrity.check(mangled(change), released(), f"{LESSON}.ipynb", LESSON)
+    assert report.fatal is None, name
+    assert flag is None or flag in "; ".join(report.flags), (name, report.flags)
+    nbformat.validate(report.notebook)
+    nbformat.writes(report.notebook).encode("utf-8")
+    cells, original = grade_cells(report.notebook), grade_cells(released())
+    for grade_id, cell in original.items():
+        if cell.metadata.nbgrader.get("locked"):
+            assert cells[grade_id].source == cell.source and cells[grade_id].metadata.nbgrader == cell.metadata.nbgrader
+            assert cells[grade_id].cell_type == cell.cell_type
+    order = [g for g in (c.metadata.get("nbgrader", {}).get("grade_id") for c in report.notebook.cells) if g]
+    assert [g for g in order if g.startswith("test_")] == [g for g in original if g.startswith("test_")]
+
+
+def test_lone_surrogates_are_replaced():
+    raw = mangled(lambda c, d: c["step"].update(source="x = 'SURROGATE'")).replace(b"SURROGATE", b"\\ud800")
+    report = integrity.check(raw, released(), f"{LESSON}.ipynb", LESSON)
+    assert report.fatal is None
+    assert "\ud800" not in nbformat.writes(report.notebook)
+
+
+def make_cache(folder):
+    """A small read-only cache with its manifest, as grading.prepare_lesson leaves it."""
+    (folder / "course").mkdir(parents=True)
+    (folder / "course" / "feedback.py").write_text("good = True\n")
+    (folder / "template.db").write_bytes(b"db")
+    manifest = {str(p.relative_to(folder)): grading.sha256(p) for p in folder.rglob("*") if p.is_file()}
+    (folder / "manifest.json").write_text(json.dumps(manifest))
+    return folder
+
+
+@pytest.mark.parametrize("tamper", [
+    lambda f: (f / "course" / "feedback.py").write_text("good = False\n"),
+    lambda f: (f / "course" / "extra.py").write_text(""),
+    lambda f: ((f / "template.db").unlink(), (f / "template.db").symlink_to(f / "course" / "feedback.py")),
+    lambda f: (f / "template.db").unlink(),
+])
+def test_a_changed_cache_is_not_reused(tmp_path, tamper):
+    cache = make_cache(tmp_path / "cache")
+    assert grading.cache_intact(cache)
+    tamper(cache)
+    assert not grading.cache_intact(cache)
+
+
+def test_copies_never_follow_links(tmp_path):
+    secret, source = tmp_path / "secret.db", tmp_path / "feedback.html"
+    secret.write_text("grades")
+    source.write_text("<p>ok</p>")
+    link = tmp_path / "link.html"
+    link.symlink_to(secret)
+    assert not grading.safe_copy(link, tmp_path / "out" / "copy.html")  # a link is never read
+    target = tmp_path / "out" / "student" / "page.html"
+    target.parent.mkdir(parents=True)
+    target.symlink_to(secret)
+    assert grading.safe_copy(source, target)
+    assert secret.read_text() == "grades" and not target.is_symlink() and target.read_text() == "<p>ok</p>"
+    os.mkfifo(tmp_path / "pipe")
+    assert not grading.safe_copy(tmp_path / "pipe", tmp_path / "out" / "pipe.html")
+
+
+def test_scan_leaves_honest_code_alone():
+    notebook = released()
+    notebook.cells.append(nbformat.v4.new_code_cell(
+        "import time\nstart = time.time()\nwith open('01_neuron.ipynb') as handle:\n    text = handle.read()\n"
+        "np.random.seed(0)\nimport matplotlib.pyplot as plt\nplt.plot([1, 2])\nprint(time.time() - start)\n"))
+    assert integrity.scan(notebook, released()) == []
+    notebook.cells.append(nbformat.v4.new_code_cell("import threading\nclass A(str):\n    pass\n"))
+    assert len(integrity.scan(notebook, released())) == 2
+
+
+def test_released_notebook_is_unchanged_by_the_repair():
+    raw = Path(pipeline.notebook_path(LESSON, pipeline.LESSONS)).read_bytes()
+    report = integrity.check(raw, released(), f"{LESSON}.ipynb", LESSON)
+    assert report.flags == []
+    assert [c.source for c in report.notebook.cells] == [c.source for c in released().cells]
