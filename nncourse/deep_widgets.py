@@ -161,7 +161,7 @@ class DepthLab(LiveFigure):
     step slider never retrains what is already done."""
 
     def __init__(self, functions, depth=20, activation="tanh", scale=1.0, lr=0.1, num_steps=40, max_steps=200,
-                 chunk=20, width=16, n=128, seed=0):
+                 chunk=20, width=16, n=64, seed=0):
         self.calls = Calls(functions)
         self.kinds = ["plain"] + (["residual"] if "residual_forward" in self.calls else [])
         self.X, self.y = xor_data(n, seed=seed)
