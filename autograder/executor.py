@@ -97,6 +97,7 @@ class TestedExecute(Execute):
         """Run the notebook with a fresh tester, then write the findings file for the runner."""
         self.findings, self.stopped, self.output_bytes, self.tester = [], None, 0, None
         self.started = time.monotonic()
+        self.start_tester()  # boots while the kernel starts and the student's cells run
         try:
             return super().preprocess(nb, resources, km)
         finally:
@@ -157,24 +158,30 @@ class TestedExecute(Execute):
             self.stop("the kernel died (killed, crashed or out of memory); later cells were not run")
             cell.outputs.append(error_output("DeadKernelError", self.stopped))
         for output in cell.outputs:
-            if output.output_type == "error" and output.ename in ("MemoryError", "BlockingIOError"):
-                self.note("ran out of memory (limit)" if output.ename == "MemoryError" else "hit the process limit")
+            if output.output_type == "error":  # nbgrader may add the execute reply's error, unshortened
+                output.evalue = str(output.get("evalue", ""))[:MAX_TEXT]
+                output.traceback = [str(line)[:MAX_TEXT] for line in output.get("traceback", [])[-30:]]
+                if output.ename in ("MemoryError", "BlockingIOError"):
+                    self.note("ran out of memory (limit)" if output.ename == "MemoryError" else "hit the process limit")
         return cell, resources
 
     def start_tester(self):
-        """A new tester with the lesson's setup imports."""
+        """A new tester process, sent the lesson's setup imports (its answer is awaited before the first test)."""
         self.tester = TesterProcess(self.tester_argv, self.tester_env)
         self.tester.send({"op": "setup", "bindings": self.bindings})
-        self.tester.receive(time.monotonic() + max(60, self.timeout))
+        self.tester_ready = False
 
     def run_test(self, cell, resources):
         """Run a test cell in the tester, relaying its calls to the kernel; its verdict becomes the outputs."""
         cell.outputs = []
-        deadline = time.monotonic() + (self.timeout or 60)
         grade_id = cell.metadata.get("nbgrader", {}).get("grade_id", "a test")
         try:
             if self.tester is None:
                 self.start_tester()
+            if not self.tester_ready:
+                self.tester.receive(time.monotonic() + max(120, self.timeout or 0))
+                self.tester_ready = True
+            deadline = time.monotonic() + (self.timeout or 60)
             self.tester.send({"op": "test", "source": cell.source})
             while True:
                 message = self.tester.receive(deadline)

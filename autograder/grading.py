@@ -2,6 +2,8 @@
 import hashlib
 import json
 import os
+import queue
+import select
 import shutil
 import stat
 import subprocess
@@ -96,22 +98,74 @@ def job_key(raw, lesson_key, opts):
     return hashlib.sha256(text.encode()).hexdigest()
 
 
-def run_job(job, timeout):
-    """Run one runner process; kill its whole process group after the hard timeout."""
-    command = [sys.executable, "-m", "autograder.runner", job["job_file"]]
-    process = subprocess.Popen(command, cwd=pipeline.ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
-                               start_new_session=True, env=dict(os.environ, PYTHONPATH=str(pipeline.ROOT)))
+class Worker:
+    """A long-lived runner process (`python -m autograder.runner --serve`), restarted when it dies or hangs."""
+
+    def __init__(self, log):
+        self.log, self.process = log, None
+
+    def start(self):
+        """Start the process in its own session, so one kill stops its kernels too."""
+        command = [sys.executable, "-m", "autograder.runner", "--serve"]
+        with open(self.log, "ab") as log:
+            self.process = subprocess.Popen(command, cwd=pipeline.ROOT, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                            stderr=log, start_new_session=True,
+                                            env=dict(os.environ, PYTHONPATH=str(pipeline.ROOT)))
+
+    def stop(self):
+        """Kill the process group."""
+        if self.process is not None:
+            try:
+                os.killpg(self.process.pid, 9)
+            except OSError:
+                pass
+            self.process.wait()
+            self.process = None
+
+    def run(self, job, timeout):
+        """Grade one job within the hard timeout; the result dictionary."""
+        if self.process is None or self.process.poll() is not None:
+            self.start()
+        try:
+            self.process.stdin.write((job["job_file"] + "\n").encode())
+            self.process.stdin.flush()
+            ready = select.select([self.process.stdout], [], [], timeout)[0]
+            finished = bool(ready) and self.process.stdout.readline().strip() == b"done"
+        except OSError:
+            finished = False
+        if not finished:
+            self.stop()
+            if not ready:
+                return {"sid": job["sid"], "autograde_ok": False, "findings": [f"hard time limit ({timeout} s): killed"],
+                        "error": "killed after the hard time limit"}
+        result_file = Path(job["result"])
+        if finished and result_file.exists():
+            return json.loads(result_file.read_text())
+        return {"sid": job["sid"], "autograde_ok": False, "findings": [], "error": "the grading process stopped"}
+
+
+def run_all(jobs, opts, work, collect):
+    """Run jobs on opts.jobs long-lived workers; collect(job, result) as each finishes (in this thread)."""
+    idle = queue.Queue()
+    workers = [Worker(work / f"worker-{n}.log") for n in range(max(1, opts.jobs))]
+    for worker in workers:
+        idle.put(worker)
+
+    def run(job):
+        worker = idle.get()
+        try:
+            return worker.run(job, opts.notebook_timeout + 120)
+        finally:
+            idle.put(worker)
+
     try:
-        _, stderr = process.communicate(timeout=timeout)
-    except subprocess.TimeoutExpired:
-        os.killpg(process.pid, 9)
-        process.communicate()
-        return {"sid": job["sid"], "autograde_ok": False, "findings": [f"hard time limit ({timeout} s): killed"],
-                "error": "killed after the hard time limit"}
-    result_file = Path(job["result"])
-    if result_file.exists():
-        return json.loads(result_file.read_text())
-    return {"sid": job["sid"], "autograde_ok": False, "findings": [], "error": stderr.decode(errors="replace")[-2000:]}
+        with ThreadPoolExecutor(len(workers)) as pool:
+            futures = {pool.submit(run, job): job for job in jobs}
+            for future in as_completed(futures):
+                collect(futures[future], future.result())
+    finally:
+        for worker in workers:
+            worker.stop()
 
 
 class Progress:
@@ -140,7 +194,8 @@ class GradingError(Exception):
 
 def zero_grades(released, lesson):
     """All-zero grades for a file that could not be graded at all."""
-    return [{"notebook": lesson, "name": c.metadata.nbgrader["grade_id"], "auto_score": 0.0}
+    return [{"notebook": lesson, "name": c.metadata.nbgrader["grade_id"], "auto_score": 0.0,
+             "max_score": c.metadata.nbgrader.get("points") if c.cell_type == "code" else None}
             for c in released.cells if c.metadata.get("nbgrader", {}).get("grade")]
 
 
@@ -267,16 +322,16 @@ def grade(opts, warn=lambda text: print(text, file=sys.stderr)):
             if "cached" in row or "auto_score" in row:
                 finish(row, row.pop("cached", None), opts, released)
                 progress.step(sid)
-        with ThreadPoolExecutor(max(1, opts.jobs)) as pool:
-            futures = {pool.submit(run_job, job, opts.notebook_timeout + 120): job for job in jobs}
-            for future in as_completed(futures):
-                job = futures[future]
-                try:
-                    collect_result(job, future.result(), rows[job["sid"]], opts, released, work)
-                except Exception as error:  # noqa: BLE001 - one student's result never stops the batch
-                    finish(rows[job["sid"]], {"autograde_ok": False, "error": f"{type(error).__name__}: {error}"},
-                           opts, released)
-                progress.step(job["sid"])
+
+        def collect(job, result):
+            try:
+                collect_result(job, result, rows[job["sid"]], opts, released, work)
+            except Exception as error:  # noqa: BLE001 - one student's result never stops the batch
+                finish(rows[job["sid"]], {"autograde_ok": False, "error": f"{type(error).__name__}: {error}"},
+                       opts, released)
+            progress.step(job["sid"])
+
+        run_all(jobs, opts, work, collect)
     return [rows[sid] for sid in sorted(rows)], found
 
 
@@ -308,6 +363,7 @@ def finish(row, result, opts, released):
             row["flags"].append(f"the notebook could not be graded, scored 0 ({reason[0][:300]})")
             result = {"grades": zero_grades(released, opts.lesson)}
         row["auto_score"] = sum(g["auto_score"] or 0 for g in result["grades"])
+        row["grades"], row["verdicts"] = result["grades"], result.get("verdicts", {})
         gradebook.merge(opts.db, opts.lesson, sid, result["grades"], timestamp=parse_time(result.get("timestamp")),
                         flagged=bool(row["flags"]))
     row["score"], row["max_score"], row["needs_manual_grade"] = gradebook.totals(opts.db, opts.lesson, sid)

@@ -3,7 +3,7 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
-from autograder import gradebook
+from autograder import class_report, gradebook
 from autograder.submissions import printable
 
 
@@ -34,5 +34,7 @@ def write(rows, found, opts):
     opts.out.mkdir(parents=True, exist_ok=True)
     gradebook.write_csv(opts.out / "grades.csv", rows + extra)
     flagged = sum(1 for row in rows if row["flags"])
+    page = class_report.write(rows, opts.lesson, opts.out)
     console.print(literal(f"{len(rows)} graded, {flagged} flagged, {len(extra)} files not used. "
                           f"CSV: {opts.out / 'grades.csv'}  feedback: {opts.out / 'feedback'}  gradebook: {opts.db}"))
+    console.print(literal(f"class report: {page.as_uri()} (and {opts.out / 'class_report.csv'})"))

@@ -10,6 +10,7 @@ import sys
 import tempfile
 from pathlib import Path
 
+import nbformat
 from nbconvert.preprocessors import CSSHTMLHeaderPreprocessor, Preprocessor
 from nbconvert.preprocessors.sanitize import SanitizeHTML
 from nbgrader.converters import Autograde
@@ -80,6 +81,18 @@ def config_for(job, scratch, settings):
     return c
 
 
+def verdicts(path):
+    """grade_id -> what the tester said about each failed test cell (for the class report)."""
+    found = {}
+    for cell in nbformat.read(path, as_version=4).cells:
+        meta = cell.metadata.get("nbgrader", {})
+        if cell.cell_type == "code" and meta.get("grade") and not meta.get("solution"):
+            errors = [o for o in cell.get("outputs", []) if o.output_type == "error"]
+            if errors:
+                found[meta["grade_id"]] = str(errors[0].get("evalue", ""))[:2000]
+    return found
+
+
 def scores(scratch, lesson, sid):
     """Per-cell grades and totals of the student's submission in the scratch gradebook."""
     with Gradebook(f"sqlite:///{scratch / 'gradebook.db'}", "nncourse") as gb:
@@ -119,6 +132,7 @@ def run(job):
         result["error"] = (graded.get("log") or "")[-1500:] + (graded.get("error") or "")[-500:]
         return result
     result["grades"], result["timestamp"] = scores(scratch, lesson, sid)
+    result["verdicts"] = verdicts(scratch / "autograded" / sid / lesson / f"{lesson}.ipynb")
     feedback = api.generate_feedback(lesson, sid, force=True)
     html = scratch / "feedback" / sid / lesson / f"{lesson}.html"
     result["feedback"] = str(html) if feedback.get("success") and html.exists() else None
@@ -126,14 +140,30 @@ def run(job):
     return result
 
 
-def main():
-    """Read the job file, grade, write the result file next to it."""
-    job = json.loads(Path(sys.argv[1]).read_text())
+def grade_file(job_file):
+    """Grade the job in job_file and write its result file; never raises."""
+    job = json.loads(Path(job_file).read_text())
     try:
         result = run(job)
     except Exception as error:  # reported as a grading failure for this student, never a crash of the batch
         result = {"sid": job["sid"], "autograde_ok": False, "error": f"{type(error).__name__}: {error}", "findings": []}
     Path(job["result"]).write_text(json.dumps(result))
+
+
+def main():
+    """`runner JOB.json` grades one job; `runner --serve` grades one job file per stdin line (a long-lived worker:
+    nbgrader and nbconvert are imported once, not once per notebook)."""
+    if sys.argv[1:] != ["--serve"]:
+        grade_file(sys.argv[1])
+        return
+    # the protocol keeps private copies of stdin/stdout: kernels started later inherit /dev/null and the log
+    requests, replies = os.fdopen(os.dup(0), "r"), os.fdopen(os.dup(1), "w")
+    os.dup2(os.open(os.devnull, os.O_RDONLY), 0)
+    os.dup2(2, 1)
+    for line in requests:
+        grade_file(line.strip())
+        replies.write("done\n")
+        replies.flush()
 
 
 if __name__ == "__main__":

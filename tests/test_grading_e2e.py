@@ -1,9 +1,12 @@
 """End to end: grade a small class (honest and attacking submissions) in the sandbox, check every score and flag."""
+import csv
 import hashlib
 import json
 import os
 import sqlite3
+import tempfile
 from datetime import datetime, timedelta, timezone
+from pathlib import Path
 
 import nbformat
 import pytest
@@ -12,6 +15,7 @@ from nbgrader.api import Gradebook
 from autograder import gradebook, grading, pipeline, report, sandbox
 
 ROOT = pipeline.ROOT
+SENTINEL = Path(tempfile.gettempdir()) / "nncourse-grading-sentinel" / "gradebook.db"  # a host file attacks aim at
 DEADLINE = datetime(2030, 1, 10, 12, 0, tzinfo=timezone.utc)
 pytestmark = pytest.mark.skipif(sandbox.bwrap_path() is None, reason="bubblewrap sandbox unavailable")
 
@@ -79,7 +83,7 @@ ATTACKS = {
         "        print(open(path).read()[:50])\n"
         "    except OSError:\n"
         "        pass\n"
-        "for path in ['../../../gradebook.db', " + repr(str(ROOT / 'gradebook.db')) + "]:\n"
+        "for path in ['../../../gradebook.db', " + repr(str(SENTINEL)) + "]:\n"
         "    try:\n"
         "        open(path, 'w').write('pwned')\n"
         "    except OSError:\n"
@@ -121,7 +125,7 @@ ATTACKS = {
         "q1 = q2 = q3 = q4 = Anything('a')\n"),
     "links": STUB + (  # links and big files in every writable place; nbgrader must never write through them
         "import os\n"
-        "for target in [" + repr(str(ROOT / 'gradebook.db')) + ", '/grader/course/nncourse/feedback.py']:\n"
+        "for target in [" + repr(str(SENTINEL)) + ", '/grader/course/nncourse/feedback.py']:\n"
         "    for name in ('01_neuron.ipynb.link', 'feedback.html', 'autograded'):\n"
         "        try:\n"
         "            os.symlink(target, name)\n"
@@ -138,6 +142,8 @@ ATTACKS = {
     "hiddenmiss": ("def relu(z):\n    z = np.asarray(z, dtype=float)\n"
                    "    return z if z.ndim > 1 else np.maximum(0.0, z)\n"),
 }
+NO_BIAS = ("def neuron(x, w, b, activation=step):\n"
+           "    return activation(np.dot(np.asarray(x, dtype=float), np.asarray(w, dtype=float)))\n")
 FORK_BOMB = ("import os, time\n"
              "while True:\n"
              "    if os.fork() == 0:\n"
@@ -207,6 +213,7 @@ def build_class(folder):
             index = next(i for i, c in enumerate(notebook.cells) if c.metadata.get("nbgrader", {}).get("grade_id") == "relu")
             notebook.cells.insert(index + 1, nbformat.v4.new_code_cell(FORK_BOMB))
         write(folder, f"{name}.ipynb", notebook)
+    write(folder, "nobias.ipynb", filled("01_neuron", ["step", "relu"], {"neuron": NO_BIAS}))
     write(folder, "tamper.ipynb", tampered_cells())
     write(folder, "malformed.ipynb", raw=malformed())
     page = filled("01_neuron", ["step"])
@@ -238,8 +245,9 @@ EXPECTED = {  # student: (score without the written answer, flags that must be p
     "displayflood": (1, ["output flood"]),
     "channel": (1, ["references the grader's channel"]),
     "lookalikes": (1, ["subclasses a built-in type", "comparison or conversion hooks"]),
-    "links": (1, []),
+    "links": (1, ["looks for the grader's files"]),
     "hiddenmiss": (1, []),
+    "nobias": (2, []),
     "tamper": (1, ["edited test cell test_step", "deleted test cell test_relu", "changed metadata of test_neuron",
                    "duplicated cell test_q1"]),
     "malformed": (1, ["unknown or malformed nbgrader cell", "changed metadata of test_step",
@@ -270,7 +278,9 @@ def graded(tmp_path_factory):
         gb.update_or_create_submission("01_neuron", "zed")
         gb.find_grade("xor_explanation", "01_neuron", "01_neuron", "zed").manual_score = 1.5
         gb.db.commit()
-    protected = [ROOT / "gradebook.db", pipeline.notebook_path("01_neuron"), ROOT / "nncourse" / "feedback.py"]
+    SENTINEL.parent.mkdir(exist_ok=True)
+    SENTINEL.write_text("the instructor's grades")
+    protected = [SENTINEL, pipeline.notebook_path("01_neuron"), ROOT / "nncourse" / "feedback.py"]
     before = {p: digest(p) for p in protected}
     opts = grading.Options(lesson="01_neuron", source=base / "submissions", out=base / "out", db=db, jobs=2,
                            deadline=DEADLINE, cell_timeout=8, notebook_timeout=150, progress=False)
@@ -290,7 +300,7 @@ def test_every_score_and_flag(graded):
             problems.append((student, row["score"], score, [f for f in flags if f not in text], text[:500]))
     assert not problems, "\n".join(map(str, problems))
     assert rows["alice"]["flags"] == ["2 files submitted, graded the newest"]
-    assert rows["1002"]["flags"] == [] and rows["links"]["flags"] == [] and rows["script"]["flags"] == []
+    assert rows["1002"]["flags"] == [] and rows["script"]["flags"] == []
 
 
 def test_no_hidden_test_line_or_value_reaches_feedback(graded):
@@ -311,6 +321,17 @@ def test_caps_held_and_cache_untouched(graded):
     caches = list((opts.out / ".work" / "cache").iterdir())
     assert caches and all(grading.cache_intact(cache) for cache in caches)
     assert not [p for p in opts.out.rglob("*") if p.is_symlink()]
+
+
+def test_class_report_counts_exercises_and_hints(graded):
+    rows, _, opts, _ = graded
+    page = (opts.out / "class_report.html").read_text()
+    assert "the bias is missing: add b to the weighted sum" in page and "<img" in page
+    table = list(csv.DictReader((opts.out / "class_report.csv").open()))
+    step = next(r for r in table if r["exercise"] == "test_step")
+    assert int(step["full"]) + int(step["partly"]) + int(step["none"]) == len(rows)
+    assert int(step["full"]) == sum(1 for r in rows.values() if any(
+        g["name"] == "test_step" and g["auto_score"] == 1 for g in r.get("grades") or []))
 
 
 def test_unused_files_are_reported(graded):
