@@ -316,7 +316,8 @@ def grade(opts, warn=lambda text: print(text, file=sys.stderr)):
             if job:
                 jobs.append(job)
             elif "cached" not in rows[sid]:
-                gradebook.merge(opts.db, lesson, sid, zero_grades(released, lesson), flagged=True)
+                rows[sid]["grades"] = zero_grades(released, lesson)
+                gradebook.merge(opts.db, lesson, sid, rows[sid]["grades"], flagged=True)
         progress = Progress(len(rows), opts.progress)
         for sid, row in rows.items():
             if "cached" in row or "auto_score" in row:

@@ -4,7 +4,7 @@
                                          browser repaint (from the last browser-test run, if any)
     python -m benchmarks --browser       also measure browser input-to-repaint now (needs chromium)
     python -m benchmarks --suite         also time the test suite sequential (-n 0) vs parallel (-n auto)
-    python -m benchmarks --grading       also time `python -m autograder grade`, 1 job vs all cores
+    python -m benchmarks --grading       also grade 12 notebooks of 01 and 07: plain nbgrader (sequential) vs the course's grader
     python -m benchmarks --lessons 01_neuron --updates 50
 
 It reports and exits 0 whatever the figures; results go to benchmarks/results/<timestamp>.json.
@@ -161,40 +161,72 @@ def bench_suite(rows, results):
                  timings["parallel"]["summary"]])
 
 
-def bench_grading(rows, results, lesson="01_neuron", copies=4):
-    """Grade `copies` completed submissions with `python -m autograder grade`, 1 job vs all cores."""
-    probe = subprocess.run([sys.executable, "-m", "autograder", "grade", "--help"], cwd=ROOT, capture_output=True, text=True)
-    if probe.returncode != 0:
-        rows.append(["course", "grading throughput", "-", "", "-", "", "skipped: `python -m autograder grade` is not available"])
-        return
+PLAIN_CONFIG = """c = get_config()
+c.CourseDirectory.course_id = "nncourse"
+c.CourseDirectory.db_url = "sqlite:///{db}"
+"""
+
+
+def plain_nbgrader_seconds(lesson, notebooks, tmp):
+    """Seconds for sequential plain `nbgrader autograde` (no sandbox, no tester) of the same notebooks."""
+    from autograder import gradebook
+
+    course = tmp / "plain"
+    for sid, notebook in notebooks.items():
+        folder = course / "submitted" / sid / lesson
+        folder.mkdir(parents=True)
+        shutil.copyfile(notebook, folder / f"{lesson}.ipynb")
+    gradebook.ensure_assignment(course / "gradebook.db", lesson)
+    (course / "nbgrader_config.py").write_text(PLAIN_CONFIG.format(db=course / "gradebook.db"))
+    start = time.perf_counter()
+    done = subprocess.run([sys.executable, "-m", "nbgrader", "autograde", lesson, "--create", "--force"], cwd=course,
+                          capture_output=True, text=True)
+    return time.perf_counter() - start, done.returncode
+
+
+def course_grader_seconds(lesson, folder, tmp, jobs, warmup):
+    """Seconds for `python -m autograder grade` (every protection on) of the same notebooks, after a one-notebook
+    run that builds the lesson cache once (plain nbgrader's gradebook is likewise prepared outside the timing)."""
+    def grade(source):
+        return subprocess.run([sys.executable, "-m", "autograder", "grade", lesson, str(source), "--jobs", str(jobs),
+                               "--db", str(tmp / "course.db"), "--out", str(tmp / "out"), "--quiet"],
+                              cwd=ROOT, capture_output=True, text=True)
+
+    grade(warmup)
+    start = time.perf_counter()
+    done = grade(folder)
+    return time.perf_counter() - start, done.returncode
+
+
+def bench_grading(rows, results, lessons=("01_neuron", "07_keras"), copies=12):
+    """Grade `copies` completed submissions per lesson: sequential plain nbgrader vs the course's grader on all cores."""
     from tests.browser.harness import completed_notebook
     import nbformat
-    tmp = Path(tempfile.mkdtemp(prefix="nncourse-bench-grade-"))
-    timings = {}
-    try:
-        subs = tmp / "submissions"
-        for k in range(copies):
-            (subs / f"student{k + 1}").mkdir(parents=True)
-            nbformat.write(completed_notebook(lesson), subs / f"student{k + 1}" / f"{lesson}.ipynb")
-        for label, jobs in (("1 job", 1), (f"{os.cpu_count()} jobs", os.cpu_count() or 1)):
-            start = time.perf_counter()
-            done = subprocess.run([sys.executable, "-m", "autograder", "grade", lesson, str(subs), "--jobs", str(jobs),
-                                   "--db", str(tmp / f"gradebook{jobs}.db"), "--out", str(tmp / f"out{jobs}"), "--quiet"],
-                                  cwd=ROOT, capture_output=True, text=True)
-            seconds = time.perf_counter() - start
-            timings[label] = {"seconds": seconds, "per_minute": 60 * copies / seconds, "exit": done.returncode,
-                              "tail": (done.stdout + done.stderr).strip()[-300:]}
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
-    (one, one_t), (many, many_t) = timings.items()
-    speedup = stats.ratio(one_t["seconds"], many_t["seconds"])
-    results["grading"] = dict(timings, copies=copies, lesson=lesson, ratio=speedup)
-    failed = [k for k, t in timings.items() if t["exit"] != 0]
-    note = f"{copies} submissions of {lesson}; {one}: {stats.fmt(one_t['per_minute'])}/min"
-    if failed:
-        note += f"; exit codes {[timings[k]['exit'] for k in failed]}: {timings[failed[0]]['tail'][-120:]}"
-    rows.append(["course", f"grading throughput ({many})", f"{stats.fmt(many_t['per_minute'], 1)}/min", "", "",
-                 f"{stats.fmt(speedup, 2)}x", note])
+
+    jobs = os.cpu_count() or 1
+    for lesson in lessons:
+        print(f"grading {copies} notebooks of {lesson}: plain nbgrader, then the course's grader...", flush=True)
+        tmp = Path(tempfile.mkdtemp(prefix="nncourse-bench-grade-"))
+        try:
+            folder, notebooks = tmp / "submissions", {}
+            for k in range(copies):
+                notebooks[f"student{k + 1}"] = folder / f"student{k + 1}" / f"{lesson}.ipynb"
+                notebooks[f"student{k + 1}"].parent.mkdir(parents=True)
+                nbformat.write(completed_notebook(lesson), notebooks[f"student{k + 1}"])
+            warmup = tmp / "warmup" / "warmup" / f"{lesson}.ipynb"
+            warmup.parent.mkdir(parents=True)
+            nbformat.write(completed_notebook(lesson), warmup)
+            plain, plain_exit = plain_nbgrader_seconds(lesson, notebooks, tmp)
+            ours, our_exit = course_grader_seconds(lesson, folder, tmp, jobs, warmup.parent.parent)
+        finally:
+            shutil.rmtree(tmp, ignore_errors=True)
+        ratio = stats.ratio(plain, ours)
+        per_notebook = ours * jobs / copies
+        results.setdefault("grading", {})[lesson] = {"plain_seconds": plain, "course_seconds": ours, "copies": copies,
+                                                     "jobs": jobs, "ratio": ratio, "exits": [plain_exit, our_exit]}
+        rows.append(["course", f"grading {lesson} ({jobs} jobs)", f"{stats.fmt(per_notebook, 1)} s/notebook/worker", "",
+                     "", f"{stats.fmt(ratio, 2)}x", f"{copies} notebooks: plain nbgrader sequential "
+                     f"{stats.fmt(plain, 1)} s, course grader {stats.fmt(ours, 1)} s; exits {plain_exit}/{our_exit}"])
 
 
 def main(argv=None):
@@ -205,7 +237,7 @@ def main(argv=None):
     parser.add_argument("--no-widgets", action="store_true", help="skip the kernel-side widget timings")
     parser.add_argument("--browser", action="store_true", help="measure browser input-to-repaint now (chromium)")
     parser.add_argument("--suite", action="store_true", help="time the test suite sequential vs parallel (slow)")
-    parser.add_argument("--grading", action="store_true", help="time `python -m autograder grade` 1 job vs all cores")
+    parser.add_argument("--grading", action="store_true", help="grade 12 notebooks of 01 and 07: sequential plain nbgrader vs the course's grader on all cores")
     args = parser.parse_args(argv)
     lesson_list = args.lessons or find_lessons()
     where = machine()
@@ -230,7 +262,7 @@ def main(argv=None):
     print(f"machine: {where['cpu']}, {where['cores']} cores, Python {where['python']}, load (1 min) "
           f"{stats.fmt(where['load_1min'], 2)}")
     print(stats.table(rows, ["lesson", "measure", "value", "budget", "verdict", "vs baseline", "notes"]))
-    print("ratio 'vs baseline' = naive full-redraw p95 / live p95 (widgets), sequential / parallel (suite, grading).")
+    print("ratio 'vs baseline' = naive full-redraw p95 / live p95 (widgets), sequential / parallel (suite), plain nbgrader / course grader (grading).")
     RESULTS.mkdir(parents=True, exist_ok=True)
     stamp = time.strftime("%Y%m%d-%H%M%S")
     for name in (f"report-{stamp}.json", "latest.json"):
