@@ -142,7 +142,10 @@ def run(job):
 
 def grade_file(job_file):
     """Grade the job in job_file and write its result file; never raises."""
-    job = json.loads(Path(job_file).read_text())
+    try:
+        job = json.loads(Path(job_file).read_text())
+    except (OSError, ValueError):
+        return
     try:
         result = run(job)
     except Exception as error:  # reported as a grading failure for this student, never a crash of the batch

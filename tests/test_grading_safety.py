@@ -117,3 +117,17 @@ def test_released_notebook_is_unchanged_by_the_repair():
     report = integrity.check(raw, released(), f"{LESSON}.ipynb", LESSON)
     assert report.flags == []
     assert [c.source for c in report.notebook.cells] == [c.source for c in released().cells]
+
+
+def test_a_worker_that_dies_is_replaced(tmp_path):
+    worker = grading.Worker(tmp_path / "worker.log")
+    try:
+        broken = {"sid": "x", "job_file": str(tmp_path / "missing.json"), "result": str(tmp_path / "x.result.json")}
+        first = worker.run(broken, timeout=120)
+        assert first["autograde_ok"] is False
+        worker.process.stdin.close()  # the worker ends; the next job must start a new one
+        worker.process.wait(timeout=30)
+        second = worker.run(broken, timeout=120)
+        assert second["autograde_ok"] is False and worker.process.poll() is None
+    finally:
+        worker.stop()
