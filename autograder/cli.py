@@ -36,10 +36,19 @@ def grade(args):
                            db=args.db, jobs=args.jobs, pattern=args.pattern,
                            deadline=submissions.parse_deadline(args.deadline), allow_unsandboxed=args.allow_unsandboxed,
                            cell_timeout=args.cell_timeout, notebook_timeout=args.timeout, progress=not args.quiet,
-                           limits={**sandbox.DEFAULT_LIMITS, "memory_mb": args.memory_mb})
+                           limits={**sandbox.DEFAULT_LIMITS, "memory_mb": args.memory_mb},
+                           scheduler=args.scheduler, cluster=args.cluster)
     rows, found = grading.grade(opts)
     from autograder import report
     report.write(rows, found, opts)
+
+
+def cluster_spec(text):
+    """'local' or 'local:N' for --cluster."""
+    name, _, size = text.partition(":")
+    if name != "local" or (size and not (size.isdigit() and int(size) > 0)):
+        raise argparse.ArgumentTypeError("use local or local:N with N a positive number of workers")
+    return text
 
 
 def parser():
@@ -71,6 +80,11 @@ def parser():
     gr.add_argument("--memory-mb", type=int, default=sandbox.DEFAULT_LIMITS["memory_mb"],
                     help="address-space limit per kernel in MB (default: %(default)s; JAX reserves a lot)")
     gr.add_argument("--quiet", action="store_true", help="no progress bar")
+    where = gr.add_mutually_exclusive_group()
+    where.add_argument("--scheduler", metavar="tcp://HOST:PORT",
+                       help="send the notebooks to this Dask scheduler's workers (as data; this machine writes the gradebook)")
+    where.add_argument("--cluster", metavar="local[:N]", type=cluster_spec,
+                       help="start a local Dask cluster of N worker processes (default: --jobs) and grade on it")
     gr.set_defaults(run=grade)
     return top
 

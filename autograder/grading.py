@@ -1,5 +1,6 @@
 """Grade a class: collect, check, run every submission in parallel (one sandboxed runner each), merge, report."""
 import hashlib
+import io
 import json
 import os
 import queue
@@ -8,6 +9,7 @@ import shutil
 import stat
 import subprocess
 import sys
+import tarfile
 import tempfile
 import time
 from concurrent.futures import ThreadPoolExecutor, as_completed
@@ -40,6 +42,8 @@ class Options:
     max_bytes: int = integrity.MAX_BYTES
     limits: dict = field(default_factory=lambda: dict(sandbox.DEFAULT_LIMITS))
     progress: bool = True
+    scheduler: str | None = None  # tcp://host:port of a Dask scheduler
+    cluster: str | None = None  # "local" or "local:N": start a local Dask cluster
 
 
 def sha256(path):
@@ -144,6 +148,51 @@ class Worker:
         return {"sid": job["sid"], "autograde_ok": False, "findings": [], "error": "the grading process stopped"}
 
 
+def lesson_bundle(cache):
+    """The lesson cache as a tar archive (bytes), sent once to every Dask worker."""
+    buffer = io.BytesIO()
+    with tarfile.open(fileobj=buffer, mode="w") as archive:
+        for name in ("course", "mpl", "template.db"):
+            archive.add(cache / name, arcname=name)
+    return buffer.getvalue()
+
+
+def run_on_dask(jobs, opts, cache, collect):
+    """Send every job as data to a Dask cluster (opts.scheduler, or a local one for opts.cluster); collect results."""
+    from distributed import Client, LocalCluster, as_completed as finished
+
+    from autograder import runner
+
+    cluster = None
+    if opts.scheduler:
+        client = Client(opts.scheduler, timeout="30s")
+    else:
+        size = opts.cluster.partition(":")[2]
+        cluster = LocalCluster(n_workers=int(size) if size else max(1, opts.jobs), threads_per_worker=1,
+                               processes=True, dashboard_address=None)
+        client = Client(cluster)
+    try:
+        bundle = client.scatter(lesson_bundle(cache), broadcast=True)
+        futures = {}
+        for job in jobs:
+            payload = {"job": job, "notebook": Path(job["notebook"]).read_bytes()}
+            future = client.submit(runner.grade_data, payload, bundle, key=f"grade-{job['key'][:20]}-{job['sid']}",
+                                   retries=2, pure=False)
+            futures[future] = job
+        for future in finished(futures):
+            job = futures[future]
+            try:
+                result = future.result()
+            except Exception as error:  # noqa: BLE001 - a task that failed everywhere scores 0 with its reason
+                result = {"sid": job["sid"], "autograde_ok": False, "findings": [],
+                          "error": f"{type(error).__name__}: {error}"}
+            collect(job, result)
+    finally:
+        client.close()
+        if cluster is not None:
+            cluster.close()
+
+
 def run_all(jobs, opts, work, collect):
     """Run jobs on opts.jobs long-lived workers; collect(job, result) as each finishes (in this thread)."""
     idle = queue.Queue()
@@ -225,26 +274,36 @@ def find_submissions(opts, tmp):
 
 
 def publish(result, opts, sid):
-    """Copy feedback HTML and the autograded notebook out of the scratch course, never through a link."""
+    """Write feedback HTML and the autograded notebook into the results folder, never through a link."""
     outputs = {}
-    for key, folder in (("feedback", "feedback"), ("autograded", "autograded")):
-        if result.get(key):
-            target = opts.out / folder / sid / Path(result[key]).name
-            if safe_copy(Path(result[key]), target):
-                outputs[key] = str(target)
+    for key in ("feedback", "autograded"):
+        if result.get(key):  # a local runner left a file in its scratch course
+            data, name = read_regular(Path(result[key])), Path(result[key]).name
+        else:  # a Dask worker sent the bytes
+            data, name = result.pop(f"{key}_bytes", None), result.pop(f"{key}_name", None)
+        if data is not None and name and safe_write(data, opts.out / key / sid / Path(name).name):
+            outputs[key] = str(opts.out / key / sid / Path(name).name)
     return outputs
+
+
+def read_regular(source):
+    """The bytes of a regular file, opened without following links; None for anything else."""
+    try:
+        descriptor = os.open(source, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)  # a fifo must not block
+    except OSError:
+        return None
+    with os.fdopen(descriptor, "rb") as handle:
+        return handle.read() if stat.S_ISREG(os.fstat(handle.fileno()).st_mode) else None
 
 
 def safe_copy(source, target):
     """Copy a regular file (opened without following links) to a new file that replaces target; False if refused."""
-    try:
-        descriptor = os.open(source, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)  # a fifo must not block
-    except OSError:
-        return False
-    with os.fdopen(descriptor, "rb") as handle:
-        if not stat.S_ISREG(os.fstat(handle.fileno()).st_mode):
-            return False
-        data = handle.read()
+    data = read_regular(source)
+    return data is not None and safe_write(data, target)
+
+
+def safe_write(data, target):
+    """Write data to a new file that replaces target (a link there is replaced, never followed); False if refused."""
     for parent in reversed(target.parents):
         if parent.is_symlink():
             return False
@@ -332,7 +391,10 @@ def grade(opts, warn=lambda text: print(text, file=sys.stderr)):
                        opts, released)
             progress.step(job["sid"])
 
-        run_all(jobs, opts, work, collect)
+        if opts.scheduler or opts.cluster:
+            run_on_dask(jobs, opts, cache, collect)
+        else:
+            run_all(jobs, opts, work, collect)
     return [rows[sid] for sid in sorted(rows)], found
 
 

@@ -2,11 +2,14 @@
 
     python -m autograder.runner JOB.json     (started by autograder.grading, one process per submission)
 """
+import hashlib
+import io
 import json
 import os
 import re
 import shutil
 import sys
+import tarfile
 import tempfile
 from pathlib import Path
 
@@ -137,6 +140,41 @@ def run(job):
     html = scratch / "feedback" / sid / lesson / f"{lesson}.html"
     result["feedback"] = str(html) if feedback.get("success") and html.exists() else None
     result["autograded"] = str(scratch / "autograded" / sid / lesson / f"{lesson}.ipynb")
+    return result
+
+
+BUNDLES = {}  # hash of a lesson bundle -> the folder it was unpacked into, once per worker process
+
+
+def unpack_bundle(bundle):
+    """The lesson cache (a tar archive as bytes) unpacked once per worker process."""
+    key = hashlib.sha256(bundle).hexdigest()[:16]
+    if key not in BUNDLES:
+        folder = Path(tempfile.mkdtemp(prefix="nnlesson-"))
+        with tarfile.open(fileobj=io.BytesIO(bundle)) as archive:
+            archive.extractall(folder, filter="data")
+        BUNDLES[key] = folder
+    return BUNDLES[key]
+
+
+def grade_data(payload, bundle):
+    """Grade one submission sent as data (a Dask task): the result, with feedback and notebook as bytes."""
+    folder = unpack_bundle(bundle)
+    with tempfile.TemporaryDirectory(prefix="nngrade-") as tmp:
+        tmp = Path(tmp)
+        (tmp / "submission.ipynb").write_bytes(payload["notebook"])
+        job = dict(payload["job"], notebook=str(tmp / "submission.ipynb"), scratch=str(tmp / "scratch"),
+                   template_db=str(folder / "template.db"), course=str(folder / "course"),
+                   mplconfig=str(folder / "mpl"))
+        try:
+            result = run(job)
+        except Exception as error:  # reported as a grading failure for this student
+            result = {"sid": job["sid"], "autograde_ok": False, "error": f"{type(error).__name__}: {error}",
+                      "findings": []}
+        for key in ("feedback", "autograded"):
+            path = result.pop(key, None)
+            result[f"{key}_bytes"] = Path(path).read_bytes() if path and Path(path).is_file() else None
+            result[f"{key}_name"] = Path(path).name if path else None
     return result
 
 
