@@ -14,3 +14,4 @@ from nncourse.optimizer_widgets import batch_noise, optimizer_curves, optimizer_
 from nncourse.forward_widgets import digits_explorer, init_explorer, network_diagram, xor_explorer  # noqa: F401
 from nncourse.deep_widgets import depth_lab  # noqa: F401
 from nncourse.generalization_widgets import overfitting_lab  # noqa: F401
+from nncourse.interpretability_widgets import ig_convergence, saliency_explorer, saturation_demo  # noqa: F401
