@@ -1,4 +1,5 @@
 """Grade a class: collect, check, run every submission in parallel (one sandboxed runner each), merge, report."""
+import contextlib
 import hashlib
 import io
 import json
@@ -11,13 +12,15 @@ import subprocess
 import sys
 import tarfile
 import tempfile
-import time
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 
 import nbformat
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress as RichProgress, TextColumn
+from rich.progress import TimeElapsedColumn, TimeRemainingColumn
 
 from autograder import bundle, gradebook, integrity, pipeline, sandbox, submissions
 
@@ -218,23 +221,26 @@ def run_all(jobs, opts, work, collect):
 
 
 class Progress:
-    """A one-line progress bar on stderr."""
+    """A progress bar on stderr (rich.progress): finished submissions, rate and the last student."""
 
     def __init__(self, total, enabled=True):
-        self.total, self.done, self.enabled, self.started = total, 0, enabled and total > 0, time.monotonic()
+        self.bar = None
+        if enabled and total > 0:
+            columns = (BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(), TimeRemainingColumn(),
+                       TextColumn("{task.fields[student]}", markup=False))
+            self.bar = RichProgress(*columns, console=Console(stderr=True, highlight=False), transient=False)
+            self.task = self.bar.add_task("grading", total=total, student="")
+            self.bar.start()
 
     def step(self, label):
-        """Count one finished submission and redraw."""
-        self.done += 1
-        if self.enabled:
-            width = 30
-            filled = int(width * self.done / self.total)
-            rate = self.done / max(time.monotonic() - self.started, 1e-9) * 60
-            sys.stderr.write(f"\r[{'#' * filled}{'.' * (width - filled)}] {self.done}/{self.total} "
-                             f"{rate:5.1f}/min  {label[:30]:<30}")
-            sys.stderr.flush()
-            if self.done == self.total:
-                sys.stderr.write("\n")
+        """Count one finished submission."""
+        if self.bar is not None:
+            self.bar.update(self.task, advance=1, student=submissions.printable(label)[:40])
+
+    def close(self):
+        """Stop redrawing."""
+        if self.bar is not None:
+            self.bar.stop()
 
 
 class GradingError(Exception):
@@ -357,7 +363,7 @@ def grade(opts, warn=lambda text: print(text, file=sys.stderr)):
     work = opts.out / ".work"
     for folder in ("results", "jobs", "scratch"):
         (work / folder).mkdir(parents=True, exist_ok=True)
-    with tempfile.TemporaryDirectory() as tmp:
+    with tempfile.TemporaryDirectory() as tmp, contextlib.ExitStack() as stack:
         found = find_submissions(opts, tmp)
         cache, lesson_key = prepare_lesson(opts, work)
         gradebook.ensure_assignment(opts.db, lesson, cache / "template.db")
@@ -378,6 +384,7 @@ def grade(opts, warn=lambda text: print(text, file=sys.stderr)):
                 rows[sid]["grades"] = zero_grades(released, lesson)
                 gradebook.merge(opts.db, lesson, sid, rows[sid]["grades"], flagged=True)
         progress = Progress(len(rows), opts.progress)
+        stack.callback(progress.close)
         for sid, row in rows.items():
             if "cached" in row or "auto_score" in row:
                 finish(row, row.pop("cached", None), opts, released)
