@@ -15,3 +15,4 @@ from nncourse.forward_widgets import digits_explorer, init_explorer, network_dia
 from nncourse.deep_widgets import depth_lab  # noqa: F401
 from nncourse.generalization_widgets import overfitting_lab  # noqa: F401
 from nncourse.interpretability_widgets import ig_convergence, saliency_explorer, saturation_demo  # noqa: F401
+from nncourse.architecture_widgets import attention_explorer, bottleneck_explorer, conv_explorer, gan_lab, time_gradient  # noqa: F401
