@@ -85,10 +85,11 @@ def ensure_environment():
     print("Environment ready.", flush=True)
 
 
-def replace_process(*command):
+def replace_process(*command, caller_dir=None):
     """Hand over to a command from the environment (its exit status becomes ours)."""
-    env = dict(os.environ, PATH=BIN + os.pathsep + os.environ.get("PATH", ""), VIRTUAL_ENV=VENV,
-               COURSE_CALLER_DIR=os.getcwd())  # relative paths the user typed stay relative to where they typed them
+    env = dict(os.environ, PATH=BIN + os.pathsep + os.environ.get("PATH", ""), VIRTUAL_ENV=VENV)
+    if caller_dir:  # relative paths the user typed stay relative to where they typed them
+        env["COURSE_CALLER_DIR"] = caller_dir
     os.chdir(ROOT)
     if os.name == "nt":
         sys.exit(subprocess.call(command, env=env))
@@ -104,7 +105,8 @@ def main(argv):
     program, arguments = COMMANDS[argv[0]][0], COMMANDS[argv[0]][1:]
     if argv[0] == "lab" and hasattr(os, "geteuid") and os.geteuid() == 0:
         arguments += ("--allow-root",)  # containers and CI machines often run as root
-    replace_process(PYTHON if program == "python" else os.path.join(BIN, program), *arguments + tuple(argv[1:]))
+    replace_process(PYTHON if program == "python" else os.path.join(BIN, program), *arguments + tuple(argv[1:]),
+                    caller_dir=os.getcwd() if argv[0] in ("grade", "release") else None)
 
 
 if __name__ == "__main__":

@@ -334,9 +334,13 @@ def test_terminal_report_shows_student_text_literally(tmp_path, capsys):
 def test_cli_paths_are_made_absolute(tmp_path, monkeypatch):
     seen = {}
     monkeypatch.setattr(cli, "grade", lambda args: seen.update(vars(args)))
+    monkeypatch.delenv("COURSE_CALLER_DIR", raising=False)
     monkeypatch.chdir(tmp_path)
     cli.main(["grade", LESSON, "subs.zip", "--out", "out", "--db", "../gb.db"])
     assert all(seen[name].is_absolute() for name in ("submissions", "out", "db"))
     assert seen["submissions"].resolve() == (tmp_path / "subs.zip").resolve()
     assert seen["out"].resolve() == (tmp_path / "out").resolve()
     assert seen["db"].resolve() == (tmp_path.parent / "gb.db").resolve()
+    monkeypatch.setenv("COURSE_CALLER_DIR", str(tmp_path / "typed-here"))  # course.py changed into the project root
+    cli.main(["grade", LESSON, "subs.zip"])
+    assert seen["submissions"] == tmp_path / "typed-here" / "subs.zip"
