@@ -5,6 +5,7 @@ included) goes to the tester (autograder.tester), a separate sandboxed process, 
 tester's calls of student functions to the kernel as user expressions, callbacks back through the kernel's stdin
 channel, and writes the tester's verdict as the cell's outputs. The student's code cannot reach the verdict.
 """
+import ast
 import asyncio
 import json
 import os
@@ -214,6 +215,7 @@ class TestedExecute(Execute):
         expression = f"__import__('_nncourse_call').serve({wire.dumps(message)!r})"
         msg_id = self.kc.execute("", silent=True, store_history=False, user_expressions={"r": expression},
                                  allow_stdin=True, stop_on_error=False)
+        polls = 0
         while True:
             if time.monotonic() > deadline:
                 self.stop("a test's call of your code did not return in time; later cells were not run")
@@ -228,10 +230,11 @@ class TestedExecute(Execute):
                 if reply["parent_header"].get("msg_id") == msg_id:
                     return answer_of(reply)
                 continue
-            if not await self.kc.is_alive():
+            polls += 1
+            if polls % 500 == 0 and not await self.kc.is_alive():  # about twice a second, not on every poll
                 self.stop("the kernel died (killed, crashed or out of memory); later cells were not run")
                 return {"broken": "the kernel died"}
-            await asyncio.sleep(0.0005)
+            await asyncio.sleep(0.001)
 
     def callback(self, request, deadline):
         """Pass a callback from the student's code to the tester and return the tester's answer as text."""
@@ -252,8 +255,6 @@ def answer_of(reply):
     value = reply.get("content", {}).get("user_expressions", {}).get("r", {})
     try:
         text = value["data"]["text/plain"]
-        import ast
-
         answer = wire.loads(ast.literal_eval(text))
     except (KeyError, TypeError, ValueError, SyntaxError, MemoryError, RecursionError, wire.NotPlainData):
         return {"broken": "your kernel did not answer the test's call (was the kernel changed?)"}

@@ -53,10 +53,7 @@ class Call:
         home = self.homes.get(id(value))
         if home is not None and home[0] is value:
             return {"$arg": home[1]}
-        if "keras" in type(value).__module__:
-            import keras_wire
-            return keras_wire.describe(value)
-        return None
+        return self.after_refer(value)
 
     def run(self, request):
         """Answer one request: lookup of names or a call."""
