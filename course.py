@@ -28,8 +28,8 @@ INPUTS = ("requirements.txt", "pyproject.toml")
 COMMANDS = {  # sub-command -> what runs inside the environment (after the fixed part come the user's arguments)
     "lab": ("jupyter", "lab", "--ServerApp.root_dir=" + os.path.join(ROOT, "lessons")),
     "test": ("python", "-m", "pytest"),
-    "build": ("python", "-m", "autograder.pipeline"),
-    "release": ("python", "-m", "autograder", "release"),
+    "build": ("python", "-m", "publish", "build"),
+    "release": ("python", "-m", "publish", "release"),
     "grade": ("python", "-m", "autograder", "grade"),
     "browser": ("python", "-m", "pytest", "tests/browser", "--browser", "-n", "0"),
     "bench": ("python", "-m", "benchmarks"),

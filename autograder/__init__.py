@@ -1,1 +1,1 @@
-"""Instructor tooling: the solutions-to-lessons pipeline and grading on top of nbgrader."""
+"""Instructor tooling: grading submissions on top of nbgrader, sandboxed (the course build lives in publish/)."""

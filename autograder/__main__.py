@@ -1,4 +1,4 @@
-"""`python -m autograder`: the instructor's release and grade commands."""
+"""`python -m autograder`: the instructor's grade command."""
 from autograder.cli import main
 
 main()

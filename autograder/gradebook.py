@@ -7,7 +7,7 @@ from pathlib import Path
 
 from nbgrader.api import Gradebook, MissingEntry
 
-from autograder import pipeline
+from publish import notebooks
 from autograder.submissions import printable
 
 COURSE_ID = "nncourse"
@@ -36,7 +36,7 @@ def ensure_assignment(db_path, lesson, template=None):
         shutil.copyfile(template, db_path)  # a new gradebook: the template holds exactly this lesson
     if not has_assignment(db_path, lesson):
         with tempfile.TemporaryDirectory() as release:
-            pipeline.generate([lesson], release_dir=release, db_path=Path(db_path).resolve())
+            notebooks.generate([lesson], release_dir=release, db_path=Path(db_path).resolve())
 
 
 def merge(db_path, lesson, sid, grades, timestamp=None, flagged=False):

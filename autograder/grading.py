@@ -22,7 +22,8 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress as RichProgress, TextColumn
 from rich.progress import TimeElapsedColumn, TimeRemainingColumn
 
-from autograder import bundle, gradebook, integrity, pipeline, sandbox, submissions
+from autograder import gradebook, integrity, sandbox, submissions
+from publish import bundle, notebooks
 
 VERSION = "1"  # bump when grading changes, so cached results are not reused
 
@@ -56,7 +57,7 @@ def sha256(path):
 
 def prepare_lesson(opts, work):
     """Template gradebook, sandbox copy of nncourse, matplotlib cache; built once per lesson version, read-only."""
-    solution = pipeline.notebook_path(opts.lesson)
+    solution = notebooks.notebook_path(opts.lesson)
     key = hashlib.sha256((sha256(solution) + VERSION).encode()).hexdigest()[:16]
     cache = work / "cache" / key
     if not cache_intact(cache):
@@ -65,7 +66,7 @@ def prepare_lesson(opts, work):
             shutil.rmtree(cache)
         (cache / "mpl").mkdir(parents=True)
         with tempfile.TemporaryDirectory() as release:
-            pipeline.generate([opts.lesson], release_dir=release, db_path=cache / "template.db")
+            notebooks.generate([opts.lesson], release_dir=release, db_path=cache / "template.db")
         bundle.copy_package(cache / "course", opts.lesson)
         env = dict(os.environ, MPLCONFIGDIR=str(cache / "mpl"))
         subprocess.run([sys.executable, "-c", "import matplotlib.font_manager"], env=env, check=True)
@@ -115,9 +116,9 @@ class Worker:
         """Start the process in its own session, so one kill stops its kernels too."""
         command = [sys.executable, "-m", "autograder.runner", "--serve"]
         with open(self.log, "ab") as log:
-            self.process = subprocess.Popen(command, cwd=pipeline.ROOT, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+            self.process = subprocess.Popen(command, cwd=notebooks.ROOT, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                                             stderr=log, start_new_session=True,
-                                            env=dict(os.environ, PYTHONPATH=str(pipeline.ROOT)))
+                                            env=dict(os.environ, PYTHONPATH=str(notebooks.ROOT)))
 
     def stop(self):
         """Kill the process group."""
@@ -355,9 +356,9 @@ def plan(sub, row, released, opts, work, cache, lesson_key, use_sandbox, binding
 def grade(opts, warn=lambda text: print(text, file=sys.stderr)):
     """Grade every submission of opts.lesson; return (rows, collection)."""
     lesson, opts.out, opts.db = opts.lesson, Path(opts.out), Path(opts.db)
-    released_path = pipeline.notebook_path(lesson, pipeline.LESSONS)
-    if lesson not in pipeline.lesson_names() or not released_path.exists():
-        raise GradingError(f"no such lesson: {lesson} (lessons: {', '.join(pipeline.lesson_names(pipeline.LESSONS))})")
+    released_path = notebooks.notebook_path(lesson, notebooks.LESSONS)
+    if lesson not in notebooks.lesson_names() or not released_path.exists():
+        raise GradingError(f"no such lesson: {lesson} (lessons: {', '.join(notebooks.lesson_names(notebooks.LESSONS))})")
     use_sandbox = check_sandbox(opts, warn)
     released = nbformat.read(released_path, as_version=4)
     work = opts.out / ".work"

@@ -10,13 +10,13 @@ from concurrent.futures import ThreadPoolExecutor
 import nbformat
 import pytest
 
-from autograder import pipeline
+from publish import notebooks
 from nncourse import reference
 from tests.validity import plain_python
 
 SECRETS = ("### BEGIN SOLUTION", "### END SOLUTION", "### BEGIN HIDDEN TESTS", "### END HIDDEN TESTS",
            "=== BEGIN MARK SCHEME ===")
-LESSONS = pipeline.lesson_names(pipeline.LESSONS)
+LESSONS = notebooks.lesson_names(notebooks.LESSONS)
 
 
 def test_there_are_lessons():
@@ -24,47 +24,47 @@ def test_there_are_lessons():
 
 
 def test_solutions_and_lessons_hold_the_same_lessons():
-    assert pipeline.lesson_names(pipeline.SOLUTIONS) == LESSONS, (
-        f"solutions/ and lessons/ differ; run: {pipeline.BUILD_COMMAND}")
+    assert notebooks.lesson_names(notebooks.SOLUTIONS) == LESSONS, (
+        f"solutions/ and lessons/ differ; run: {notebooks.BUILD_COMMAND}")
 
 
 def test_every_folder_is_named_nn_topic():
-    for folder in (pipeline.SOLUTIONS, pipeline.LESSONS):
-        odd = [p.name for p in folder.iterdir() if p.is_dir() and not pipeline.LESSON_NAME.match(p.name)]
+    for folder in (notebooks.SOLUTIONS, notebooks.LESSONS):
+        odd = [p.name for p in folder.iterdir() if p.is_dir() and not notebooks.LESSON_NAME.match(p.name)]
         assert not odd, f"{folder.name}/ holds folders not named NN_topic: {odd}"
 
 
 def test_lessons_are_regenerated_from_solutions(tmp_path):
     def release(lesson):  # one gradebook per lesson so the nbgrader runs can overlap
-        pipeline.generate([lesson], release_dir=tmp_path / "release", db_path=tmp_path / f"{lesson}.db")
+        notebooks.generate([lesson], release_dir=tmp_path / "release", db_path=tmp_path / f"{lesson}.db")
 
     with ThreadPoolExecutor(max_workers=os.cpu_count()) as pool:
         list(pool.map(release, LESSONS))
     stale = [name for name in LESSONS
-             if json.loads(pipeline.notebook_path(name, tmp_path / "release").read_text())
-             != json.loads(pipeline.notebook_path(name, pipeline.LESSONS).read_text())]
-    assert not stale, f"lessons/ is out of date for {stale}; run: {pipeline.BUILD_COMMAND}"
+             if json.loads(notebooks.notebook_path(name, tmp_path / "release").read_text())
+             != json.loads(notebooks.notebook_path(name, notebooks.LESSONS).read_text())]
+    assert not stale, f"lessons/ is out of date for {stale}; run: {notebooks.BUILD_COMMAND}"
 
 
 @pytest.mark.parametrize("lesson", LESSONS)
 def test_released_lesson_hides_solutions_and_hidden_tests(lesson):
-    text = pipeline.notebook_path(lesson, pipeline.LESSONS).read_text()
+    text = notebooks.notebook_path(lesson, notebooks.LESSONS).read_text()
     leaked = [marker for marker in SECRETS if marker in text]
     assert not leaked, f"lessons/{lesson} contains {leaked}"
 
 
 @pytest.mark.parametrize("lesson", LESSONS)
 def test_released_lesson_has_no_outputs_and_says_it_is_generated(lesson):
-    nb = nbformat.read(pipeline.notebook_path(lesson, pipeline.LESSONS), as_version=4)
+    nb = nbformat.read(notebooks.notebook_path(lesson, notebooks.LESSONS), as_version=4)
     assert "generated from the instructor's `solutions/`" in nb.cells[0].source
     assert not [c for c in nb.cells if c.cell_type == "code" and c.outputs], "released cells must have no outputs"
 
 
 @pytest.mark.parametrize("lesson", LESSONS)
 def test_solution_notebook_is_executed_and_clean(lesson):
-    nb = nbformat.read(pipeline.notebook_path(lesson), as_version=4)
+    nb = nbformat.read(notebooks.notebook_path(lesson), as_version=4)
     unrun = [i for i, c in enumerate(nb.cells) if c.cell_type == "code" and c.execution_count is None]
-    assert not unrun, f"solutions/{lesson} has unexecuted cells {unrun}; run: {pipeline.BUILD_COMMAND} {lesson}"
+    assert not unrun, f"solutions/{lesson} has unexecuted cells {unrun}; run: {notebooks.BUILD_COMMAND} {lesson}"
     assert set(nb.metadata) == {"kernelspec", "language_info"}, "stray notebook metadata; rebuild to normalize it"
 
 
@@ -81,7 +81,7 @@ def reference_names(source):
 
 @pytest.mark.parametrize("lesson", LESSONS)
 def test_lesson_uses_only_reference_functions_of_earlier_lessons(lesson):
-    cells = nbformat.read(pipeline.notebook_path(lesson), as_version=4).cells
+    cells = nbformat.read(notebooks.notebook_path(lesson), as_version=4).cells
     used = set().union(*(reference_names(c.source) for c in cells if c.cell_type == "code"))
     too_early = {name for name in used if reference.INTRODUCED_IN.get(name, "99") >= lesson}
     assert not too_early, f"{lesson} uses reference functions it grades itself (or unknown ones): {sorted(too_early)}"
@@ -102,7 +102,7 @@ def student_facing_text(cell):
 
 @pytest.mark.parametrize("lesson", LESSONS)
 def test_notebook_does_not_talk_about_how_the_course_is_made(lesson):
-    cells = nbformat.read(pipeline.notebook_path(lesson), as_version=4).cells
+    cells = nbformat.read(notebooks.notebook_path(lesson), as_version=4).cells
     found = [(index, match.group(0)) for index, cell in enumerate(cells)
              for match in BACKSTAGE.finditer(student_facing_text(cell))]
     assert not found, f"solutions/{lesson} speaks of issues, tickets or its authoring (cell, word): {found}"
@@ -139,7 +139,7 @@ def spaced(pattern):
 
 
 def markdown_of(lesson):
-    return "\n".join(c.source for c in nbformat.read(pipeline.notebook_path(lesson), as_version=4).cells
+    return "\n".join(c.source for c in nbformat.read(notebooks.notebook_path(lesson), as_version=4).cells
                      if c.cell_type == "markdown")
 
 

@@ -5,9 +5,9 @@ import sys
 import numpy as np
 import pytest
 
-from autograder import pipeline
+from publish import notebooks
 
-sys.path.insert(0, str(pipeline.ROOT / "autograder"))  # the sandbox imports these files as top-level modules
+sys.path.insert(0, str(notebooks.ROOT / "autograder"))  # the sandbox imports these files as top-level modules
 import student_kernel  # noqa: E402
 import tester  # noqa: E402
 import wire  # noqa: E402

@@ -12,9 +12,10 @@ import nbformat
 import pytest
 from nbgrader.api import Gradebook
 
-from autograder import gradebook, grading, pipeline, report, sandbox
+from autograder import gradebook, grading, report, sandbox
+from publish import notebooks
 
-ROOT = pipeline.ROOT
+ROOT = notebooks.ROOT
 SENTINEL = Path(tempfile.gettempdir()) / "nncourse-grading-sentinel" / "gradebook.db"  # a host file attacks aim at
 DEADLINE = datetime(2030, 1, 10, 12, 0, tzinfo=timezone.utc)
 pytestmark = pytest.mark.skipif(sandbox.bwrap_path() is None, reason="bubblewrap sandbox unavailable")
@@ -22,14 +23,14 @@ pytestmark = pytest.mark.skipif(sandbox.bwrap_path() is None, reason="bubblewrap
 
 def answers(lesson):
     """grade_id -> solution source, from the instructor notebook."""
-    solution = nbformat.read(pipeline.notebook_path(lesson), as_version=4)
+    solution = nbformat.read(notebooks.notebook_path(lesson), as_version=4)
     return {c.metadata.nbgrader["grade_id"]: c.source for c in solution.cells
             if c.metadata.get("nbgrader", {}).get("solution")}
 
 
 def filled(lesson, solved=(), replace=None):
     """The released notebook with the given answer cells solved and others replaced by given sources."""
-    notebook = nbformat.read(pipeline.notebook_path(lesson, pipeline.LESSONS), as_version=4)
+    notebook = nbformat.read(notebooks.notebook_path(lesson, notebooks.LESSONS), as_version=4)
     known = answers(lesson)
     for cell in notebook.cells:
         grade_id = cell.metadata.get("nbgrader", {}).get("grade_id")
@@ -42,7 +43,7 @@ def filled(lesson, solved=(), replace=None):
 
 def auto_points(lesson):
     """Total points of the auto-graded (code) test cells of a lesson."""
-    notebook = nbformat.read(pipeline.notebook_path(lesson, pipeline.LESSONS), as_version=4)
+    notebook = nbformat.read(notebooks.notebook_path(lesson, notebooks.LESSONS), as_version=4)
     return sum(c.metadata.nbgrader["points"] for c in notebook.cells
                if c.cell_type == "code" and c.metadata.get("nbgrader", {}).get("grade"))
 
@@ -280,7 +281,7 @@ def graded(tmp_path_factory):
         gb.db.commit()
     SENTINEL.parent.mkdir(exist_ok=True)
     SENTINEL.write_text("the instructor's grades")
-    protected = [SENTINEL, pipeline.notebook_path("01_neuron"), ROOT / "nncourse" / "feedback.py"]
+    protected = [SENTINEL, notebooks.notebook_path("01_neuron"), ROOT / "nncourse" / "feedback.py"]
     before = {p: digest(p) for p in protected}
     opts = grading.Options(lesson="01_neuron", source=base / "submissions", out=base / "out", db=db, jobs=2,
                            deadline=DEADLINE, cell_timeout=8, notebook_timeout=150, progress=False)
@@ -370,8 +371,8 @@ def test_rerun_is_idempotent_and_keeps_manual_grades(graded):
 
 def other_lessons():
     """Every released lesson except 01 (discovered when the tests run)."""
-    return [name for name in pipeline.lesson_names(pipeline.LESSONS)
-            if name != "01_neuron" and pipeline.notebook_path(name).exists()]
+    return [name for name in notebooks.lesson_names(notebooks.LESSONS)
+            if name != "01_neuron" and notebooks.notebook_path(name).exists()]
 
 
 @pytest.mark.parametrize("lesson", other_lessons())

@@ -6,13 +6,14 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from autograder import grading, integrity, pipeline
+from autograder import grading, integrity
+from publish import notebooks
 
 LESSON = "01_neuron"
 
 
 def released():
-    return nbformat.read(pipeline.notebook_path(LESSON, pipeline.LESSONS), as_version=4)
+    return nbformat.read(notebooks.notebook_path(LESSON, notebooks.LESSONS), as_version=4)
 
 
 def grade_cells(notebook):
@@ -113,7 +114,7 @@ def test_scan_leaves_honest_code_alone():
 
 
 def test_released_notebook_is_unchanged_by_the_repair():
-    raw = Path(pipeline.notebook_path(LESSON, pipeline.LESSONS)).read_bytes()
+    raw = Path(notebooks.notebook_path(LESSON, notebooks.LESSONS)).read_bytes()
     report = integrity.check(raw, released(), f"{LESSON}.ipynb", LESSON)
     assert report.flags == []
     assert [c.source for c in report.notebook.cells] == [c.source for c in released().cells]

@@ -9,11 +9,12 @@ from datetime import datetime, timezone
 import nbformat
 import pytest
 
-from autograder import bundle, integrity, pipeline, submissions
+from autograder import integrity, submissions
+from publish import bundle, notebooks
 
-ROOT = pipeline.ROOT
+ROOT = notebooks.ROOT
 LESSON = "01_neuron"
-RELEASED = pipeline.notebook_path(LESSON, pipeline.LESSONS)
+RELEASED = notebooks.notebook_path(LESSON, notebooks.LESSONS)
 
 
 def released():
@@ -202,8 +203,9 @@ def test_verify_catches_markers_and_instructor_files():
 
 
 def cli(*args):
-    """Run `python -m autograder ...` and return the completed process."""
-    return subprocess.run([sys.executable, "-m", "autograder", *args], cwd=ROOT, capture_output=True, text=True,
+    """Run `python -m autograder grade ...` or `python -m publish release ...`; return the completed process."""
+    package = "autograder" if args[0] == "grade" else "publish"
+    return subprocess.run([sys.executable, "-m", package, *args], cwd=ROOT, capture_output=True, text=True,
                           timeout=300)
 
 

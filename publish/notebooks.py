@@ -1,10 +1,9 @@
 """solutions/ -> lessons/: re-execute the instructor notebooks, then release them through nbgrader.
 
-    python -m autograder.pipeline                 # every lesson
-    python -m autograder.pipeline 01_neuron       # just one
-    python -m autograder.pipeline --no-execute    # regenerate lessons/ only
+    python -m publish build                 # every lesson
+    python -m publish build 01_neuron       # just one
+    python -m publish build --no-execute    # regenerate lessons/ only
 """
-import argparse
 import os
 import re
 import subprocess
@@ -65,28 +64,19 @@ def generate(lessons, release_dir=LESSONS, db_path=ROOT / "gradebook.db"):
         nbformat.write(normalize(nbformat.read(released, as_version=4)), released)
 
 
-def main(argv=None):
-    """Command line: execute the chosen solutions (unless --no-execute) and regenerate their lessons."""
-    parser = argparse.ArgumentParser(prog=BUILD_COMMAND, description=__doc__.splitlines()[0])
-    parser.add_argument("lessons", nargs="*", help="lesson folders such as 01_neuron (default: all)")
-    parser.add_argument("--no-execute", action="store_true", help="only regenerate lessons/ from solutions/")
-    parser.add_argument("--db", type=Path, default=ROOT / "gradebook.db", help="nbgrader gradebook (default: %(default)s)")
-    args = parser.parse_args(argv)
+def build(args):
+    """Execute the chosen solutions (unless --no-execute) and regenerate their lessons."""
     known = lesson_names()
     unknown = [name for name in args.lessons if name not in known]
     if unknown:
-        parser.error(f"no such lesson: {', '.join(unknown)} (lessons: {', '.join(known)})")
+        raise ValueError(f"no such lesson: {', '.join(unknown)} (lessons: {', '.join(known)})")
     chosen = args.lessons or known
     for lesson in chosen:
         path = notebook_path(lesson)
         if not path.exists():
-            parser.error(f"{path.relative_to(ROOT)} is missing: each lesson folder holds a notebook of the same name")
+            raise ValueError(f"{path.relative_to(ROOT)} is missing: each lesson folder holds a notebook of the same name")
         if not args.no_execute:
             print(f"executing {path.relative_to(ROOT)}", flush=True)
             execute(path)
     generate(chosen, db_path=args.db.resolve())
     print(f"regenerated lessons/ for {', '.join(chosen)}")
-
-
-if __name__ == "__main__":
-    main()
