@@ -1,9 +1,9 @@
 """Kernel-side widget timings: every live widget a lesson builds, driven without a browser (Agg).
 
 Discovery is generic: the solution notebook's code cells run in-process (matplotlib Agg, tests
-skipped) while every `LiveFigure` subclass from the nncourse widget modules records how it was
-constructed. So each lesson's widgets are found with the lesson's own (solution) functions, and
-lessons added later are covered without a registry.
+skipped) while `LiveFigure.registry` collects every widget a builder shows; each widget keeps the
+arguments it was built with (`recipe`). So each lesson's widgets are found with the lesson's own
+(solution) functions, and lessons added later are covered without a list of widgets.
 
 Per widget: ~50 updates with varying slider values, each `update(...)`: the callback plus the repaint
 it asks for (a blit of the changed artists, or a full draw, which Agg performs at once); the baseline
@@ -11,7 +11,6 @@ rebuilds the widget (a fresh figure, as an `interact` callback would) and draws 
 in the same run.
 """
 import contextlib
-import functools
 import io
 import os
 import time
@@ -20,44 +19,21 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 
 
-def _all_subclasses(cls):
-    for sub in cls.__subclasses__():
-        yield sub
-        yield from _all_subclasses(sub)
-
-
 @contextlib.contextmanager
 def recording():
-    """While active, every LiveFigure subclass construction is appended to the yielded list."""
+    """While active, every LiveFigure shown is appended to the yielded list."""
     os.environ.setdefault("MPLBACKEND", "Agg")
     import matplotlib
     matplotlib.use("Agg", force=True)
     import nncourse.widgets  # noqa: F401 - imports every lesson's widget module
     from nncourse.live import LiveFigure
 
-    made, patched, depth = [], [], {"n": 0}
-    for cls in set(_all_subclasses(LiveFigure)):
-        if "__init__" not in vars(cls):
-            continue
-        original = vars(cls)["__init__"]
-
-        @functools.wraps(original)
-        def init(self, *args, __original=original, __cls=cls, **kwargs):
-            depth["n"] += 1
-            try:
-                __original(self, *args, **kwargs)
-            finally:
-                depth["n"] -= 1
-            if depth["n"] == 0 and type(self) is __cls:
-                made.append((__cls, args, kwargs, self))
-
-        cls.__init__ = init
-        patched.append((cls, original))
+    made, before = [], LiveFigure.registry
+    LiveFigure.registry = made
     try:
         yield made
     finally:
-        for cls, original in patched:
-            cls.__init__ = original
+        LiveFigure.registry = before
 
 
 def lesson_widgets(lesson, root=ROOT):
@@ -76,7 +52,8 @@ def lesson_widgets(lesson, root=ROOT):
             except Exception:  # noqa: BLE001 - a failing cell must not stop the report; the widgets found still count
                 continue
     names, found = {}, []
-    for cls, args, kwargs, instance in made:
+    for instance in made:
+        cls, (args, kwargs) = type(instance), instance.recipe
         names[cls.__name__] = names.get(cls.__name__, 0) + 1
         name = cls.__name__ + (f"#{names[cls.__name__]}" if names[cls.__name__] > 1 else "")
         found.append((name, cls, args, kwargs, instance))
@@ -111,11 +88,10 @@ def time_widget(cls, args, kwargs, instance, updates=50, baseline_updates=None):
         start = time.perf_counter()
         instance.update(**{name: value})  # on Agg a requested full draw happens inside, a blit too
         live.append((time.perf_counter() - start) * 1000)
-    naive, rebuild = [], _deferred(cls)
+    naive = []
     for name, value in plan[:baseline_updates or len(plan)]:
         start = time.perf_counter()
-        fresh = rebuild(*args, **kwargs)      # a new figure per change, as an interact callback builds
-        fresh.armed = True
+        fresh = cls(*args, **kwargs)          # a new figure per change, as an interact callback builds
         _defer_idle_draw(fresh)
         fresh.update(**{name: value})         # one computation for the new value, as interact would
         fresh.fig.canvas.draw()
@@ -124,15 +100,6 @@ def time_widget(cls, args, kwargs, instance, updates=50, baseline_updates=None):
     plt.close(instance.fig)
     return {"live": live, "naive": naive, "updates": len(plan),
             "status_error": None if instance.error is None else f"{type(instance.error).__name__}: {instance.error}"}
-
-
-def _deferred(cls):
-    """A subclass whose construction skips the initial render, so a rebuild computes exactly once."""
-    def render(self):
-        if getattr(self, "armed", False):
-            return cls.render(self)
-        return None
-    return type(f"Rebuilt{cls.__name__}", (cls,), {"render": render})
 
 
 def _defer_idle_draw(widget):

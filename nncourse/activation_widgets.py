@@ -3,21 +3,17 @@
 Every widget takes the student's own functions. A widget that needs several functions draws those that
 work and names the ones still missing ("Implement relu, tanh_grad above") instead of showing a traceback.
 """
+from functools import partial
+
 import ipywidgets as ipw
 import numpy as np
 from matplotlib.ticker import MaxNLocator
 
 from nncourse import plots
 from nncourse.live import LiveFigure, slider
+from nncourse.student_code import StudentProblem
 
 PALETTE = (plots.BLUE, plots.ORANGE, plots.GREEN, plots.PINK, plots.RED, plots.SKY)
-
-
-class Missing:
-    """Stands in for the student's function in the status line when several functions are unfinished."""
-
-    def __init__(self, names):
-        self.__name__ = ", ".join(names)
 
 
 def fewer_ticks(fig):
@@ -34,55 +30,16 @@ def evaluate(function, *args):
         return np.asarray(function(*args), dtype=float)
 
 
-class Several(LiveFigure):
-    """A live figure fed by several named student functions; unfinished ones are listed, the others drawn."""
-
-    PROBE = np.linspace(-1.0, 1.0, 3)
-
-    def __init__(self, functions, controls, fig):
-        self.functions = dict(functions)
-        self.missing = []
-        super().__init__(next(iter(self.functions.values())), controls, fig)
-
-    def named(self, key):
-        return getattr(self.functions[key], "__name__", key)
-
-    def attempt(self, key, *args):
-        """The named function's result, or None (and remembered as missing) while it is not implemented."""
-        try:
-            return evaluate(self.functions[key], *args)
-        except NotImplementedError:
-            self.missing.append(self.named(key))
-            return None
-
-    def ready(self, *keys):
-        """True when every named function runs on a probe input (each missing one is remembered)."""
-        return all([self.attempt(key, 0.0) is not None for key in keys])
-
-    def culprit(self):
-        """What the status line should name: the first function that fails, or all unfinished ones."""
-        missing = []
-        for key, function in self.functions.items():
-            try:
-                evaluate(function, self.PROBE)
-            except NotImplementedError:
-                missing.append(self.named(key))
-            except Exception:  # its error will be reported under its own name
-                return function
-        return Missing(dict.fromkeys(missing)) if missing else next(iter(self.functions.values()))
-
-    def render(self):
-        self.missing, self.function = [], self.culprit()
-        super().render()
-
-    def finish(self):
-        """Call at the end of redraw: report the unfinished functions (after drawing all the others)."""
-        if self.missing:
-            raise NotImplementedError(", ".join(dict.fromkeys(self.missing)))
+def attempt(code, name, *args):
+    """The named student function's result as a float array, or None when it failed (the code records it)."""
+    try:
+        return evaluate(partial(code.call, name), *args)
+    except StudentProblem:
+        return None
 
 
 # --- 1. every activation beside its derivative ---------------------------------------------------
-class ActivationExplorer(Several):
+class ActivationExplorer(LiveFigure):
     """Sliders for a neuron's w and b: a = g(w x + b) and its slope da/dz for every activation, side by side."""
 
     def __init__(self, activations, w=1.0, b=0.0, x_range=(-4.0, 4.0), points=161):
@@ -113,7 +70,7 @@ class ActivationExplorer(Several):
         z = w * self.x + b
         for name in self.pairs:
             for line, key in ((self.lines[name], name), (self.dlines[name], name + "'")):
-                values = self.attempt(key, z)
+                values = attempt(self.code, key, z)
                 if values is None:
                     line.set_data([], [])
                 else:
@@ -121,7 +78,6 @@ class ActivationExplorer(Several):
         sigmoid_slope = self.dlines.get("sigmoid")
         peak = np.nanmax(sigmoid_slope.get_ydata()) if sigmoid_slope is not None and len(sigmoid_slope.get_ydata()) else None
         self.note.set_text("" if peak is None else f"largest sigmoid slope here: {peak:.3f}")
-        self.finish()
 
 
 def activation_explorer(activations, w=1.0, b=0.0):
@@ -129,7 +85,7 @@ def activation_explorer(activations, w=1.0, b=0.0):
 
     activations maps a name to (function, derivative), e.g. {"relu": (relu, relu_grad), ...}.
     """
-    return ActivationExplorer(activations, w, b)
+    return ActivationExplorer(activations, w, b).show()
 
 
 # --- 2. softmax: logits, temperature and probability bars ---------------------------------------
@@ -172,7 +128,7 @@ class SoftmaxExplorer(LiveFigure):
 
 def softmax_explorer(softmax, logits=(2.0, 1.0, 0.1, -1.0), temperature=1.0):
     """Move logits, temperature and a huge common offset; the bars show your softmax's probabilities."""
-    return SoftmaxExplorer(softmax, logits, temperature)
+    return SoftmaxExplorer(softmax, logits, temperature).show()
 
 
 # --- 3. gradients through a chain of units ----------------------------------------------------------
@@ -188,7 +144,7 @@ def chain_gradients(function, derivative, depth, w, x):
     return np.abs(np.array(slopes) * later)
 
 
-class GradientDepth(Several):
+class GradientDepth(LiveFigure):
     """A depth slider: how large the gradient is at every layer of a chain of sigmoid units vs ReLU units."""
 
     def __init__(self, sigmoid, sigmoid_grad, relu, relu_grad, depth=10, w=1.0, x=1.0, max_depth=40):
@@ -213,19 +169,20 @@ class GradientDepth(Several):
         layers = np.arange(1, depth + 1)
         titles = []
         for line, name in ((self.sig_line, "sigmoid"), (self.relu_line, "relu")):
-            if not self.ready(name, name + "_grad"):
+            try:
+                grads = chain_gradients(partial(self.code.call, name), partial(self.code.call, name + "_grad"),
+                                        depth, w, x)
+            except StudentProblem:
                 line.set_data([], [])
                 continue
-            grads = chain_gradients(self.functions[name], self.functions[name + "_grad"], depth, w, x)
             line.set_data(layers, np.clip(grads, 1e-30, None))
             titles.append(f"{name}: {grads[0]:.1e}")
         self.ax.set_title("gradient reaching layer 1 — " + ", ".join(titles) if titles else "", fontsize=10)
-        self.finish()
 
 
 def gradient_depth(sigmoid, sigmoid_grad, relu, relu_grad, depth=10):
     """Slide the depth of a chain of units and compare the gradient size per layer, sigmoid vs ReLU."""
-    return GradientDepth(sigmoid, sigmoid_grad, relu, relu_grad, depth)
+    return GradientDepth(sigmoid, sigmoid_grad, relu, relu_grad, depth).show()
 
 
 # --- 4. training one neuron: saturation slows learning -----------------------------------------
@@ -244,7 +201,7 @@ def train_neuron(function, derivative, x, y, w0, b0, lr, num_epochs):
     return losses
 
 
-class SaturationTrainer(Several):
+class SaturationTrainer(LiveFigure):
     """Learning-rate and start sliders: the loss of one neuron trained with each activation, step by step."""
 
     def __init__(self, activations, x=1.0, y=0.2, lr=0.5, start=2.0, num_epochs=150):
@@ -270,17 +227,17 @@ class SaturationTrainer(Several):
     def redraw(self, lr, start):
         steps, finals = np.arange(self.num_epochs), []
         for name, line in self.lines.items():
-            if not self.ready(name, name + "'"):
+            try:
+                losses = train_neuron(partial(self.code.call, name), partial(self.code.call, name + "'"), self.x,
+                                      self.y, start, start, lr, self.num_epochs)
+            except StudentProblem:
                 line.set_data([], [])
                 continue
-            losses = train_neuron(self.functions[name], self.functions[name + "'"], self.x, self.y, start, start,
-                                  lr, self.num_epochs)
             line.set_data(steps, np.clip(losses, 1e-12, None))
             finals.append(f"{name} {losses[-1]:.1e}")
         self.ax.set_title(f"target {self.y} for input {self.x}; final loss: " + ", ".join(finals), fontsize=9)
-        self.finish()
 
 
 def saturation_trainer(activations, lr=0.5, start=2.0):
     """Train one neuron (input 1, target 0.2) with each activation; compare how fast the loss falls."""
-    return SaturationTrainer(activations, lr=lr, start=start)
+    return SaturationTrainer(activations, lr=lr, start=start).show()

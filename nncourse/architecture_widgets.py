@@ -30,7 +30,6 @@ class ConvExplorer(LiveFigure):
     """A digit, the 3x3 kernel set by nine weight sliders, the student's conv2d feature map and its max-pooled map."""
 
     def __init__(self, conv2d, max_pool=None, index=0, kernel="vertical edges"):
-        self.max_pool = max_pool
         self.images = data.digits()[0].reshape(-1, 8, 8)
         panels = 4 if max_pool is not None else 3
         fig, axes = plots.figure(ncols=panels, figsize=(2.3 * panels, 2.6))
@@ -49,7 +48,7 @@ class ConvExplorer(LiveFigure):
         for r in range(3):
             for c in range(3):
                 controls[f"w{r + 1}{c + 1}"] = slider(f"w{r + 1}{c + 1}", float(weights[r, c]), -2.0, 2.0, step=0.1)
-        super().__init__(conv2d, controls, fig)
+        super().__init__({"conv2d": conv2d, "max_pool": max_pool}, controls, fig)
 
     def redraw(self, index, **weights):
         image = self.images[index]
@@ -64,11 +63,12 @@ class ConvExplorer(LiveFigure):
         self.artists[2].set_data(feature)
         self.artists[2].set_clim(-reach, reach)
         self.axes[2].set_title(f"feature map conv2d (6x6)\nlargest |value| {reach:.2f}", fontsize=8)
-        if self.max_pool is not None:
-            try:
-                pooled, title = np.asarray(self.max_pool(feature, 2), dtype=float), "max_pool(feature map, 2) (3x3)"
-            except NotImplementedError:  # the convolution panels work without it
+        if "max_pool" in self.code:
+            pooled = self.code.optional("max_pool", feature, 2)  # the convolution panels work without it
+            if pooled is None:
                 pooled, title = np.zeros((3, 3)), "implement max_pool to see\nthe pooled map here"
+            else:
+                pooled, title = np.asarray(pooled, dtype=float), "max_pool(feature map, 2) (3x3)"
             if pooled.shape != (3, 3):
                 raise ValueError(f"max_pool of a 6x6 map with size 2 returned shape {pooled.shape}, not (3, 3)")
             self.artists[3].set_data(pooled)
@@ -78,7 +78,7 @@ class ConvExplorer(LiveFigure):
 
 def conv_explorer(conv2d, max_pool=None, index=0, kernel="vertical edges"):
     """Nine kernel-weight sliders and a digit slider: the feature map of your conv2d (and your max_pool of it)."""
-    return ConvExplorer(conv2d, max_pool, index=index, kernel=kernel)
+    return ConvExplorer(conv2d, max_pool, index=index, kernel=kernel).show()
 
 
 # --- recurrence -------------------------------------------------------------------------------------
@@ -138,7 +138,7 @@ class TimeGradient(LiveFigure):
 
 def time_gradient(rnn_forward, scale=1.0, length=40):
     """A recurrent-weight-scale slider: how the gradient fades (or grows) going back in time through your rnn_forward."""
-    return TimeGradient(rnn_forward, scale=scale, length=length)
+    return TimeGradient(rnn_forward, scale=scale, length=length).show()
 
 
 def lstm_step(x, h, c, kernel, recurrent_kernel, bias):
@@ -210,7 +210,7 @@ class AttentionExplorer(LiveFigure):
 
 def attention_explorer(attention, query=7, temperature=1.0, causal=False):
     """Query-word, temperature and causal-mask controls over the attention weights of your attention function."""
-    return AttentionExplorer(attention, query=query, temperature=temperature, causal=causal)
+    return AttentionExplorer(attention, query=query, temperature=temperature, causal=causal).show()
 
 
 # --- autoencoders -----------------------------------------------------------------------------------
@@ -282,7 +282,7 @@ class BottleneckExplorer(LiveFigure):
         axes[1, 0].set_ylabel("output", fontsize=8)
         self.title = fig.suptitle(" ", fontsize=9)
         controls = {"units": ipw.IntSlider(value=units, min=1, max=64, description="bottleneck units")}
-        super().__init__(pca_autoencoder, controls, fig)
+        super().__init__(None, controls, fig)
 
     def redraw(self, units):
         W = self.Vt[:units]
@@ -296,7 +296,7 @@ class BottleneckExplorer(LiveFigure):
 
 def bottleneck_explorer(units=8):
     """A bottleneck-size slider: digits squeezed through a linear autoencoder with that many code units."""
-    return BottleneckExplorer(units=units)
+    return BottleneckExplorer(units=units).show()
 
 
 # --- a 1-D GAN --------------------------------------------------------------------------------------
@@ -390,7 +390,7 @@ class GanLab(LiveFigure):
                     "num_steps": ipw.IntSlider(value=num_steps, min=0, max=max_steps, step=100, description="steps",
                                                continuous_update=False)}
         controls["lr"].continuous_update = False  # a training run per value: recompute when released
-        super().__init__(train_gan, controls, fig)
+        super().__init__(None, controls, fig)
 
     def redraw(self, lr, num_steps):
         key = (round(lr, 8), num_steps)
@@ -411,4 +411,4 @@ class GanLab(LiveFigure):
 
 def gan_lab(lr=0.05, num_steps=1000):
     """Learning-rate and step sliders over a 1-D GAN: a generator learning to imitate N(4, 1.25^2)."""
-    return GanLab(lr=lr, num_steps=num_steps)
+    return GanLab(lr=lr, num_steps=num_steps).show()

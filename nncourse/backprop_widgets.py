@@ -161,7 +161,7 @@ class Playground(LiveFigure):
 def playground(train_step, lr=0.5, hidden=8, activation="relu", max_epochs=1000, num_epochs=100):
     """Train `train_step(X, y, params, lr, activation)` live on moons, circles or XOR; press Play or drag epochs."""
     return Playground(train_step, lr=lr, hidden=hidden, activation=activation, max_epochs=max_epochs,
-                      num_epochs=num_epochs)
+                      num_epochs=num_epochs).show()
 
 
 class WeightNudge(LiveFigure):
@@ -237,7 +237,7 @@ class WeightNudge(LiveFigure):
 
 def weight_nudge(mlp_backward, X, y, params, activation="relu", weights=None):
     """Nudge one weight with a slider and compare the loss change with `mlp_backward`'s gradient times the nudge."""
-    return WeightNudge(mlp_backward, X, y, params, activation, weights)
+    return WeightNudge(mlp_backward, X, y, params, activation, weights).show()
 
 
 # --- the worked example as a computational graph --------------------------------------------------
@@ -297,7 +297,7 @@ class ComputationGraph(LiveFigure):
                      "multiplied by each edge's local derivative", fontsize=9)
         controls = {"x": slider("input x", x, -3.0, 3.0, step=0.1), "w": slider("weight w", w, -3.0, 3.0, step=0.1),
                     "b": slider("bias b", b, -3.0, 3.0, step=0.1)}
-        super().__init__(chain_example, controls, fig)
+        super().__init__(None, controls, fig)
 
     def redraw(self, x, w, b):
         values = chain_example(x, w, b, self.y)
@@ -310,4 +310,4 @@ class ComputationGraph(LiveFigure):
 
 def computation_graph(x=1.5, w=0.8, b=-0.2, y=1.0):
     """The worked example z = w x + b, a = sigmoid(z), L = (a - y)^2 as a live graph with x, w and b sliders."""
-    return ComputationGraph(x, w, b, y)
+    return ComputationGraph(x, w, b, y).show()

@@ -11,6 +11,7 @@ import numpy as np
 from nncourse import plots
 from nncourse import reference as ref
 from nncourse.live import LiveFigure, slider
+from nncourse.student_code import StudentCode
 
 SLOPES = {"relu": ref.relu_grad, "tanh": ref.tanh_grad, "sigmoid": ref.sigmoid_grad}
 NORM_FLOOR, NORM_CEILING = 1e-14, 1e10  # the gradient-norm axis; smaller or larger values sit on its edges
@@ -31,27 +32,9 @@ def deep_init(depth, width=16, n_in=2, n_out=2, scale=1.0, seed=0):
     return [(rng.normal(0.0, scale / np.sqrt(a), size=(a, c)), np.zeros(c)) for a, c in zip(sizes[:-1], sizes[1:])]
 
 
-class Calls:
-    """The student's functions by name; remembers which one failed, so the status line can name it."""
-
-    def __init__(self, functions):
-        self.functions = {name: f for name, f in functions.items() if f is not None}
-        self.failed = None
-
-    def __contains__(self, name):
-        return name in self.functions
-
-    def __call__(self, name, *args):
-        try:
-            return self.functions[name](*args)
-        except Exception:
-            self.failed = self.failed or getattr(self.functions[name], "__name__", name)
-            raise
-
-
 def as_calls(functions):
-    """functions as a Calls object (a dict of the student's functions is wrapped)."""
-    return functions if isinstance(functions, Calls) else Calls(functions or {})
+    """functions as a StudentCode (a dict of the student's functions passes their own exceptions through)."""
+    return functions if isinstance(functions, StudentCode) else StudentCode(report=False, **(functions or {}))
 
 
 def plain_gradients(X, y, params, activation):
@@ -162,8 +145,8 @@ class DepthLab(LiveFigure):
 
     def __init__(self, functions, depth=20, activation="tanh", scale=1.0, lr=0.1, num_steps=40, max_steps=200,
                  chunk=20, width=16, n=64, seed=0):
-        self.calls = Calls(functions)
-        self.kinds = ["plain"] + (["residual"] if "residual_forward" in self.calls else [])
+        code = StudentCode(**functions)
+        self.kinds = ["plain"] + (["residual"] if "residual_forward" in code else [])
         self.X, self.y = xor_data(n, seed=seed)
         self.width, self.seed, self.chunk = width, seed, chunk
         self.runs = {}  # (kind, depth, activation, scale, lr, clip) -> (params, losses)
@@ -196,20 +179,10 @@ class DepthLab(LiveFigure):
         }
         for name in ("scale", "lr"):  # a training run per value: recompute when the slider is released
             controls[name].continuous_update = False
-        if "clip_by_global_norm" in self.calls:
+        if "clip_by_global_norm" in code:
             controls["clip"] = ipw.Dropdown(options=list(CLIPS), description="gradients",
                                             layout=ipw.Layout(width="230px"))
-        super().__init__(self.calls.functions["layer_gradient_norms"], controls, fig)
-
-    def compute(self):
-        """As the base, but the status line names whichever of the student's functions failed."""
-        self.calls.failed = None
-        super().compute()
-        if self.error is not None and self.calls.failed:
-            self.function, saved = Named(self.calls.failed), self.function
-            super().compute()
-            self.function = saved
-
+        super().__init__(code, controls, fig)
 
     def run(self, kind, depth, activation, scale, lr, clip, num_steps):
         """Losses for num_steps steps, continuing a kept run chunk by chunk."""
@@ -220,7 +193,7 @@ class DepthLab(LiveFigure):
         max_norm = CLIPS[clip] if clip else None
         while len(losses) < num_steps + 1 and (not losses or np.isfinite(losses[-1])):
             params, chunk_losses = train_deep(self.X, self.y, params, activation, lr, self.chunk, kind, max_norm,
-                                              self.calls)
+                                              self.code)
             losses = losses[:-1] + chunk_losses if losses else chunk_losses
             self.runs[key] = (params, losses)
         shown = np.full(num_steps + 1, np.nan)
@@ -233,7 +206,7 @@ class DepthLab(LiveFigure):
         with np.errstate(all="ignore"):
             for kind in self.kinds:
                 norms = layer_norms(self.X, self.y, deep_init(depth, self.width, scale=scale, seed=self.seed),
-                                    activation, kind, self.calls)
+                                    activation, kind, self.code)
                 self.norm_lines[kind].set_data(layers, np.clip(np.nan_to_num(norms, nan=NORM_CEILING), NORM_FLOOR,
                                                                NORM_CEILING))
                 firsts.append(f"{kind} {norms[0]:.1e}")
@@ -246,13 +219,6 @@ class DepthLab(LiveFigure):
         self.loss_ax.set_title(f"loss after {num_steps} steps: " + ", ".join(finals), fontsize=9)
 
 
-class Named:
-    """Stands in for a function in the status line."""
-
-    def __init__(self, name):
-        self.__name__ = name
-
-
 def depth_lab(layer_gradient_norms, residual_forward=None, residual_backward=None, clip_by_global_norm=None,
               depth=20, activation="tanh", scale=1.0, lr=0.1):
     """Depth, activation, weight scale and learning rate: per-layer gradient norms (from your
@@ -260,7 +226,7 @@ def depth_lab(layer_gradient_norms, residual_forward=None, residual_backward=Non
     a residual one; given clip_by_global_norm, a control clips every training step's gradients."""
     functions = {"layer_gradient_norms": layer_gradient_norms, "residual_forward": residual_forward,
                  "residual_backward": residual_backward, "clip_by_global_norm": clip_by_global_norm}
-    return DepthLab(functions, depth=depth, activation=activation, scale=scale, lr=lr)
+    return DepthLab(functions, depth=depth, activation=activation, scale=scale, lr=lr).show()
 
 
 def architecture_plot(table):

@@ -13,33 +13,6 @@ from nncourse.live import LiveFigure, slider
 HIDDEN = {"relu": reference.relu, "tanh": reference.tanh, "sigmoid": reference.sigmoid}
 
 
-class ManyFunctionsFigure(LiveFigure):
-    """A LiveFigure driven by several student functions: the status line names the one that failed."""
-
-    def __init__(self, functions, controls, fig):
-        self.failed = None
-        self.student = [self.tracked(f) for f in functions]
-        super().__init__(functions[0], controls, fig)
-
-    def tracked(self, function):
-        """Wrap a student function so that, when it raises, the status message can name it."""
-        def run(*args, **kwargs):
-            try:
-                return function(*args, **kwargs)
-            except Exception:
-                self.failed = function
-                raise
-        return run
-
-    def render(self):
-        """As LiveFigure.render, but the message names the student function that actually raised."""
-        self.failed = None
-        super().render()
-        if self.error is not None and self.failed is not None:
-            first, failed = (getattr(f, "__name__", "the function") for f in (self.function, self.failed))
-            self.status.value = self.status.value.replace(f"<code>{first}</code>", f"<code>{failed}</code>", 1)
-
-
 # --- 1. XOR by hand -------------------------------------------------------------------------------
 XOR_CONTROLS = (("w11", "$W^{[1]}_{11}$"), ("w21", "$W^{[1]}_{21}$"), ("b1", "$b^{[1]}_1$"),
                 ("w12", "$W^{[1]}_{12}$"), ("w22", "$W^{[1]}_{22}$"), ("b2", "$b^{[1]}_2$"),
@@ -92,7 +65,7 @@ class XorExplorer(LiveFigure):
 
 def xor_explorer(dense_forward, X, y, start=(1, 1, 0, 1, 1, 0, 1, 1, -0.5)):
     """Drag the 9 parameters of a 2-2-1 ReLU network (built with `dense_forward`) until it computes XOR."""
-    return XorExplorer(dense_forward, X, y, start)
+    return XorExplorer(dense_forward, X, y, start).show()
 
 
 # --- 2. initialisation through depth ----------------------------------------------------------------
@@ -106,7 +79,7 @@ def layer_activations(init_params, dense_forward, X, sizes, scheme, gain, activa
     return outputs
 
 
-class InitExplorer(ManyFunctionsFigure):
+class InitExplorer(LiveFigure):
     """Per-layer activation histograms of a deep net (stacked rows, one per layer) as the initial weight scale changes."""
 
     BINS = 24
@@ -146,7 +119,7 @@ class InitExplorer(ManyFunctionsFigure):
                                    layout=ipw.Layout(width="150px")),
             "gain": slider("weights x", 1.0, -1.5, 1.0, step=0.05, log=True),
         }
-        super().__init__([init_params, dense_forward], controls, fig)
+        super().__init__({"init_params": init_params, "dense_forward": dense_forward}, controls, fig)
 
     def show_range(self, activation):
         """Relabel the histogram x axis for this activation's value range (only when it changes)."""
@@ -158,8 +131,7 @@ class InitExplorer(ManyFunctionsFigure):
     def redraw(self, activation, scheme, gain):
         if activation != self.range_shown:
             self.show_range(activation)
-        init_params, dense_forward = self.student
-        outputs = layer_activations(init_params, dense_forward, self.X, self.sizes, scheme, gain, activation)
+        outputs = layer_activations(self.code.init_params, self.code.dense_forward, self.X, self.sizes, scheme, gain, activation)
         lo, hi = self.RANGES[activation]
         for bars, layer in zip(self.bars, self.shown):
             values = np.clip(outputs[layer - 1].ravel(), lo, hi)  # relu: the last bin collects everything above hi
@@ -174,7 +146,7 @@ class InitExplorer(ManyFunctionsFigure):
 
 def init_explorer(init_params, dense_forward, depth=10, width=64):
     """Scale the weights your `init_params` draws and watch each layer's activations collapse or explode."""
-    return InitExplorer(init_params, dense_forward, depth, width)
+    return InitExplorer(init_params, dense_forward, depth, width).show()
 
 
 # --- 3. a forward pass on the digits --------------------------------------------------------------
@@ -189,7 +161,7 @@ def fit_output_layer(hidden, y, num_classes, target=6.0, ridge=1e-3):
     return Wb[:-1], Wb[-1]
 
 
-class DigitsExplorer(ManyFunctionsFigure):
+class DigitsExplorer(LiveFigure):
     """Pick a held-out digit: the image, and the ten probabilities your mlp_forward gives it."""
 
     def __init__(self, init_params, mlp_forward, predict, X, y, hidden=64, num_train=1000, seed=0):
@@ -215,11 +187,11 @@ class DigitsExplorer(ManyFunctionsFigure):
             "index": ipw.IntSlider(value=0, min=0, max=held_out - 1, description="held-out example",
                                    continuous_update=True, style={"description_width": "initial"}),
         }
-        super().__init__([init_params, mlp_forward, predict], controls, fig)
+        super().__init__({"init_params": init_params, "mlp_forward": mlp_forward, "predict": predict}, controls, fig)
 
     def network(self, weights):
         """The params for this choice of weights and their held-out predictions, built once and cached."""
-        init_params, mlp_forward, predict = self.student
+        init_params, mlp_forward, predict = self.code.init_params, self.code.mlp_forward, self.code.predict
         if weights not in self.nets:
             params = init_params([64, self.hidden, 10], "he", self.seed)
             if weights == "last layer fitted":
@@ -232,7 +204,7 @@ class DigitsExplorer(ManyFunctionsFigure):
     def redraw(self, weights, index):
         params, accuracy = self.network(weights)
         example = self.num_train + index
-        probs, _ = self.student[1](self.X[example:example + 1], params)
+        probs, _ = self.code.mlp_forward(self.X[example:example + 1], params)
         probs = np.asarray(probs, dtype=float).reshape(-1)
         guess = int(np.argmax(probs))
         self.image.set_data(self.X[example].reshape(8, 8))
@@ -246,7 +218,7 @@ class DigitsExplorer(ManyFunctionsFigure):
 
 def digits_explorer(init_params, mlp_forward, predict, X, y, hidden=64):
     """A 64-hidden-10 net on the 8x8 digits: choose an example and see your mlp_forward's probabilities."""
-    return DigitsExplorer(init_params, mlp_forward, predict, X, y, hidden)
+    return DigitsExplorer(init_params, mlp_forward, predict, X, y, hidden).show()
 
 
 # --- demos: universal approximation and depth ------------------------------------------------------

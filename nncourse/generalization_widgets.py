@@ -5,7 +5,6 @@ The forward and backward passes, the loss and Adam come from `nncourse.reference
 regularisers (`l2_penalty`, `l2_gradients`, `dropout_forward`, `dropout_backward`) and the image shifts
 are the functions passed in, so the plots come alive when the student's exercises work.
 """
-import html
 from functools import cached_property
 
 import ipywidgets as ipw
@@ -16,6 +15,7 @@ from nncourse import data, plots
 from nncourse import reference as ref
 from nncourse.backprop_widgets import GRID_STEPS, PROBABILITY_CMAP
 from nncourse.live import LiveFigure, slider
+from nncourse.student_code import StudentCode, StudentProblem
 
 REGULARISERS = ("l2_penalty", "l2_gradients", "dropout_forward", "dropout_backward")
 LAM_OFF = 1e-5  # the weight-decay slider's left end stands for λ = 0 (a log slider cannot reach 0)
@@ -24,67 +24,6 @@ LAM_OFF = 1e-5  # the weight-decay slider's left end stands for λ = 0 (a log sl
 def one_thread():
     """Matrix products this small run fastest on one BLAS thread (several threads fight over a busy machine)."""
     return threadpool_limits(1, user_api="blas")
-
-
-# --- the boundary with the student's code ---------------------------------------------------------------
-class StudentCode:
-    """Calls the student's functions by name and remembers which are unfinished or raised.
-
-    In a widget (report=True) a failure becomes a StudentProblem that the status line explains; in a demo
-    cell (report=False) the student's own exception passes through unchanged (NotImplementedError stays one).
-    """
-
-    def __init__(self, report=True, **functions):
-        self.functions, self.problems, self.report = functions, {}, report
-
-    def __call__(self, name, *args):
-        try:
-            return self.functions[name](*args)
-        except Exception as error:  # the student's code may fail in any way: record it, stop this computation
-            self.problems.setdefault(name, error)
-            if not self.report:
-                raise
-            raise StudentProblem(self.problems) from error
-
-    def probe(self, calls):
-        """Call every function once on small inputs {name: args}, so that all unfinished ones are named at once."""
-        for name, args in calls.items():
-            try:
-                self.functions[name](*args)
-            except Exception as error:  # noqa: BLE001 - any failure of the student's code is reported
-                self.problems.setdefault(name, error)
-        if self.problems:
-            raise StudentProblem(self.problems)
-
-    def pairs(self, name, value, count, what):
-        """value, checked to be a sequence of `count` items (what describes them), else a recorded problem."""
-        if isinstance(value, (tuple, list)) and len(value) == count:
-            return value
-        error = ValueError(f"{name} should return {what}, got {type(value).__name__}"
-                           + (f" of length {len(value)}" if isinstance(value, (tuple, list)) else ""))
-        self.problems.setdefault(name, error)
-        if not self.report:
-            raise error
-        raise StudentProblem(self.problems) from error
-
-    def status(self):
-        """An HTML status line naming what still needs work ('' when everything ran)."""
-        if not self.problems:
-            return ""
-        if all(isinstance(error, NotImplementedError) for error in self.problems.values()):
-            names = ", ".join(f"<code>{name}</code>" for name in self.problems)
-            return f"<b>Implement {names} above, then re-run this cell to bring the plot to life.</b>"
-        return "<br>".join(f"<b><code>{name}</code></b> " + ("not implemented yet" if isinstance(error, NotImplementedError)
-                                                              else f"raised {type(error).__name__}: {html.escape(str(error))}")
-                           for name, error in self.problems.items())
-
-
-class StudentProblem(Exception):
-    """One of the student's functions is unfinished or failed (the StudentCode says which)."""
-
-    def __init__(self, problems):
-        super().__init__(", ".join(problems))
-        self.problems = problems
 
 
 # --- a small MLP trained with L2 and dropout ----------------------------------------------------------------
@@ -222,7 +161,6 @@ class OverfittingLab(LiveFigure):
 
     def __init__(self, functions, datasets=None, hidden=32, lam=0.0, dropout=0.0, lr=0.01, num_epochs=400,
                  max_epochs=1500, epoch_step=50, seed=0):
-        self.code = StudentCode(**functions)
         self.datasets = datasets or lab_data()
         self.seed, self.epoch_step, self.runs, self.run = seed, epoch_step, {}, None
         fig, (ax, curve_ax) = plots.figure(ncols=2, figsize=(9.0, 3.8))
@@ -263,7 +201,7 @@ class OverfittingLab(LiveFigure):
         }
         controls["lr"].continuous_update = False
         self.show_dataset(next(iter(self.datasets)))
-        super().__init__(functions.get("l2_penalty"), controls, fig)
+        super().__init__(StudentCode(**functions), controls, fig)
 
     def values(self):
         values = super().values()
@@ -292,15 +230,15 @@ class OverfittingLab(LiveFigure):
     def redraw(self, dataset, hidden, num_epochs, lam, dropout, lr):
         if dataset != self.shown:
             self.show_dataset(dataset)
-        self.code.problems = {}
         key = (dataset, hidden, round(lam, 12), round(dropout, 6), round(lr, 12))
         try:
             with np.errstate(all="ignore"), one_thread():
                 run = self.run_for(key)
-                pair = [(np.ones((2, 2)), np.zeros(2))]
-                self.code.probe({"l2_penalty": (pair, lam), "l2_gradients": (pair, pair, lam),
-                                 "dropout_forward": (np.ones((2, 2)), 0.5, 0, True),
-                                 "dropout_backward": (np.ones((2, 2)), np.ones((2, 2), dtype=bool), 0.5)})
+                if run.epoch != num_epochs:  # training needs all four: name every unfinished one at once
+                    pair = [(np.ones((2, 2)), np.zeros(2))]
+                    self.code.probe({"l2_penalty": (pair, lam), "l2_gradients": (pair, pair, lam),
+                                     "dropout_forward": (np.ones((2, 2)), 0.5, 0, True),
+                                     "dropout_backward": (np.ones((2, 2)), np.ones((2, 2), dtype=bool), 0.5)})
                 run.train_to(num_epochs, self.epoch_step)
                 penalty = float(self.code("l2_penalty", run.params, lam))
                 probs = forward(self.grid, run.params)[0][:, 1]
@@ -330,11 +268,6 @@ class OverfittingLab(LiveFigure):
                                 f"(lowest {val_losses[best]:.3f} at epoch {best})\nL2 penalty of these weights: "
                                 f"{penalty:.3g}", fontsize=9)
 
-    def render(self):
-        super().render()
-        if isinstance(self.error, StudentProblem):
-            self.status.value = self.code.status()
-
     @cached_property
     def widget(self):
         view = self.fig.canvas if self.output is None else self.output
@@ -350,7 +283,7 @@ def overfitting_lab(l2_penalty, l2_gradients, dropout_forward, dropout_backward,
     """Watch a network overfit 40 noisy points, then tame it with your L2 weight decay and dropout."""
     functions = {"l2_penalty": l2_penalty, "l2_gradients": l2_gradients,
                  "dropout_forward": dropout_forward, "dropout_backward": dropout_backward}
-    return OverfittingLab(functions, hidden=hidden, lam=lam, dropout=dropout, lr=lr, num_epochs=num_epochs)
+    return OverfittingLab(functions, hidden=hidden, lam=lam, dropout=dropout, lr=lr, num_epochs=num_epochs).show()
 
 
 # --- data augmentation on the digits ----------------------------------------------------------------------

@@ -10,7 +10,6 @@ import numpy as np
 
 from nncourse import data, plots
 from nncourse import reference as ref
-from nncourse.deep_widgets import Calls
 from nncourse.live import LiveFigure, slider
 
 SIDE = 8  # the digits are 8 x 8 images
@@ -148,25 +147,10 @@ def saliency_explorer(input_gradient, X_train, y_train, X_show, y_show, lr=0.1, 
     """Image, class, learning rate and epochs: the saliency map from your input_gradient (trained: the
     (snapshots, losses) of train_digits at this lr, reused instead of training again)."""
     return SaliencyExplorer(input_gradient, X_train, y_train, X_show, y_show, lr=lr, num_epochs=num_epochs,
-                            index=index, trained=trained)
+                            index=index, trained=trained).show()
 
 
-class TwoFunctions(LiveFigure):
-    """A live figure calling two of the student's functions; the status line names the one that failed."""
-
-    def __init__(self, functions, controls, fig):
-        self.calls = Calls(functions)
-        super().__init__(next(iter(self.calls.functions.values())), controls, fig)
-
-    def compute(self):
-        self.calls.failed = None
-        super().compute()
-        named, failed = getattr(self.function, "__name__", ""), self.calls.failed
-        if self.error is not None and failed and failed != named:  # the status names the function that failed
-            self.status.value = self.status.value.replace(f"<code>{named}</code>", f"<code>{failed}</code>")
-
-
-class IGConvergence(TwoFunctions):
+class IGConvergence(LiveFigure):
     """Integrated gradients of one image's class logit: the attribution map for the chosen number of steps and
     baseline, and how far the attributions' sum is from f(x) - f(baseline) as the steps grow."""
 
@@ -199,9 +183,9 @@ class IGConvergence(TwoFunctions):
 
     def attributions(self, baseline, steps):
         def grad_fn(points):
-            return np.asarray(self.calls("input_gradient", np.atleast_2d(points), self.params, self.k, "relu"),
+            return np.asarray(self.code("input_gradient", np.atleast_2d(points), self.params, self.k, "relu"),
                               dtype=float)
-        return np.asarray(self.calls("integrated_gradients", self.x, baseline, grad_fn, steps), dtype=float)
+        return np.asarray(self.code("integrated_gradients", self.x, baseline, grad_fn, steps), dtype=float)
 
     def redraw(self, steps, baseline):
         b = self.baselines[baseline]
@@ -220,7 +204,7 @@ class IGConvergence(TwoFunctions):
 
 def ig_convergence(integrated_gradients, input_gradient, x, params, k, baselines, steps=8):
     """Steps and baseline: your integrated gradients of logit k and the completeness gap against the steps."""
-    return IGConvergence(integrated_gradients, input_gradient, x, params, k, baselines, steps=steps)
+    return IGConvergence(integrated_gradients, input_gradient, x, params, k, baselines, steps=steps).show()
 
 
 SATURATION_X = np.array([1.0, 0.5])
@@ -276,7 +260,7 @@ class SaturationDemo(LiveFigure):
 
 def saturation_demo(integrated_gradients, w=1.0, steps=16):
     """Weight and steps: gradient x input against your integrated gradients for a saturating sigmoid neuron."""
-    return SaturationDemo(integrated_gradients, w=w, steps=steps)
+    return SaturationDemo(integrated_gradients, w=w, steps=steps).show()
 
 
 def compare_methods(images, maps, labels):

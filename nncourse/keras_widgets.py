@@ -19,12 +19,11 @@ class KerasRace(LiveFigure):
         from nncourse import keras_tools  # imports Keras (JAX backend)
 
         self.tools = keras_tools
-        self.build_model, self.transfer_weights, self.compile_model = build_model, transfer_weights, compile_model
         self.X, self.y = np.asarray(X, dtype=float), np.asarray(y)
         self.setup, self.num_epochs, self.batch_size = dict(setup), num_epochs, batch_size
         self.seed, self.activation = seed, activation
         self.num_classes = int(self.y.max()) + 1
-        self.models, self.stage, self.timings = {}, build_model, {}
+        self.models, self.timings = {}, {}
         fig, (self.loss_ax, self.acc_ax) = plots.figure(ncols=2, figsize=(8.0, 3.2))
         self.lines = {}
         for name, colour, style, label in (("numpy", plots.BLUE, "-", "NumPy"), ("keras", plots.ORANGE, "--", "Keras")):
@@ -42,21 +41,18 @@ class KerasRace(LiveFigure):
                                            description="hidden units", style={"description_width": "initial"},
                                            layout=ipw.Layout(width="190px"))}
         controls["lr"].continuous_update = False  # each change trains two networks: run once on release
-        super().__init__(build_model, controls, fig)
+        super().__init__({"build_model": build_model, "transfer_weights": transfer_weights,
+                          "compile_model": compile_model}, controls, fig)
 
     def keras_model(self, sizes, params, lr):
         """The compiled Keras twin for these sizes (built once per size), reset to params and a fresh optimizer."""
         key = tuple(sizes)
+        code = self.code
         if key not in self.models:
-            self.stage = self.build_model
-            model = self.build_model(sizes, self.activation)
-            self.stage = self.transfer_weights
-            model = self.transfer_weights(model, params)
-            self.stage = self.compile_model
-            self.models[key] = self.compile_model(model, {**self.setup, "lr": lr})
+            model = code.transfer_weights(code.build_model(sizes, self.activation), params)
+            self.models[key] = code.compile_model(model, {**self.setup, "lr": lr})
         model = self.models[key]
-        self.stage = self.transfer_weights
-        self.transfer_weights(model, params)
+        code.transfer_weights(model, params)
         optimizer = model.optimizer
         for variable in optimizer.variables:  # forget the velocity/moments and the step count of the last run
             variable.assign(np.zeros(variable.shape, dtype=variable.dtype))
@@ -86,17 +82,8 @@ class KerasRace(LiveFigure):
         self.acc_ax.set_title(f"{self.num_epochs} epochs: NumPy {self.timings['numpy'] * 1000:.0f} ms, "
                               f"Keras {self.timings['keras'] * 1000:.0f} ms", fontsize=9)
 
-    def render(self):
-        """As LiveFigure.render, but name the student's function that is still unfinished."""
-        self.stage = self.build_model
-        super().render()
-        if isinstance(self.error, NotImplementedError):
-            name = getattr(self.stage, "__name__", "the function")
-            self.status.value = (f"<b>Implement <code>{name}</code> above, then re-run this cell "
-                                 "to bring the plot to life.</b>")
-
 
 def keras_race(build_model, transfer_weights, compile_model, X, y, setup, num_epochs=5, batch_size=32):
     """Retrain the NumPy network and your Keras twin briefly whenever the learning rate or width changes."""
     return KerasRace(build_model, transfer_weights, compile_model, X, y, setup, num_epochs=num_epochs,
-                     batch_size=batch_size)
+                     batch_size=batch_size).show()

@@ -1,13 +1,18 @@
-"""The base of every live widget: a figure drawn once, controls, and friendly errors.
+"""The base of every live widget: a figure built once, controls, and friendly errors.
 
-Each builder draws its figure once; moving a control only updates the existing artists. The base
-then repaints by blitting: the static part of the figure (axes, ticks, fixed artists) is kept as
-pixels, and only the artists that changed are drawn again on top of it. A change that moves the axes
-themselves (new limits or ticks) falls back to one full draw. Until the student's function works, the
-widget shows "implement X above" instead of a traceback. `update(**values)` is a plain method, so
-tests drive widgets without a browser.
+A widget builds its artists and controls in its constructor and draws nothing; its builder returns
+`Widget(...).show()`, which renders the first frame. Moving a control only updates the existing
+artists (`redraw`). The base then repaints by blitting: the static part of the figure (axes, ticks,
+fixed artists) is kept as pixels, and only the artists that changed are drawn again on top of it. A
+change that moves the axes themselves (new limits or ticks) falls back to one full draw.
+
+The student's functions are called through one StudentCode, which writes the status line
+("implement X above" instead of a traceback). In a kernel, control changes are coalesced: a burst of
+them (a dragged slider) makes one render with the newest values, never a backlog of stale frames.
+`update(**values)` is a plain synchronous method, so tests drive widgets without a browser.
 """
-import html
+import asyncio
+import time
 from functools import cached_property
 
 import ipywidgets as ipw
@@ -17,6 +22,7 @@ from matplotlib.image import AxesImage
 from matplotlib.legend import Legend
 from matplotlib.spines import Spine
 
+from nncourse.student_code import StudentCode
 
 
 def slider(description, value, low, high, step=0.1, log=False):
@@ -29,20 +35,42 @@ def slider(description, value, low, high, step=0.1, log=False):
 
 
 class LiveFigure:
-    """A figure drawn once whose artists `redraw` updates in place whenever a control moves."""
+    """A figure built once whose artists `redraw` updates in place whenever a control moves."""
 
-    def __init__(self, function, controls, fig):
-        self.function, self.controls, self.fig = function, controls, fig
+    registry = None  # a list while a benchmark records every widget shown
+
+    def __new__(cls, *args, **kwargs):
+        self = super().__new__(cls)
+        self.recipe = (args, kwargs)  # how it was built: the benchmark rebuilds it from scratch to compare
+        return self
+
+    def __init__(self, functions, controls, fig):
+        """functions: the student's functions the widget calls, {name: function} (or one function, or None)."""
+        self.code, self.controls, self.fig = StudentCode.of(functions), controls, fig
+        names = list(self.code.functions)
+        self.function = self.code.caller(names[0]) if names else None  # the widget's main function
         self.status = ipw.HTML()
-        self.error, self.quiet = None, False
+        self.quiet = False
         self.output = None if isinstance(fig.canvas, ipw.DOMWidget) else ipw.Output()
         self.background, self.animated = None, []
         self.blitting = self.output is None or not _in_kernel()  # a static inline figure is re-shown whole
         fig.stale_callback = None  # pyplot would otherwise redraw the whole figure on every artist change
+        self.frames = Coalescer(self.render)
         for control in controls.values():
             control.observe(self.on_change, names="value")
         self.laid_out = False
+
+    def show(self):
+        """Render the first frame and return the widget (what every builder returns)."""
+        if LiveFigure.registry is not None:
+            LiveFigure.registry.append(self)
         self.render()
+        return self
+
+    @property
+    def error(self):
+        """The first failure of the last frame (None when it rendered cleanly)."""
+        return self.code.error
 
     def values(self):
         """The current value of every control, by name."""
@@ -51,10 +79,10 @@ class LiveFigure:
     def on_change(self, _change):
         """Observer attached to every control (quiet while update() sets several values at once)."""
         if not self.quiet:
-            self.render()
+            self.frames.want()
 
     def update(self, **values):
-        """Set the given control values, then recompute with the student's function and redraw once."""
+        """Set the given control values, then recompute with the student's function and redraw once, now."""
         self.quiet = True
         try:
             for name, value in values.items():
@@ -64,23 +92,18 @@ class LiveFigure:
         self.render()
 
     def render(self):
-        """Recompute for the current values and repaint."""
+        """Recompute for the current values and repaint: the one place a frame is made."""
         self.compute()
         self.repaint()
 
     def compute(self):
-        """Run `redraw` for the current values, turning the student's errors into a status line."""
-        name = getattr(self.function, "__name__", "the function")
+        """Run `redraw` for the current values; the student's failures become the status line."""
+        self.code.begin()
         try:
             self.redraw(**self.values())
-            self.error, self.status.value = None, ""
-        except NotImplementedError as error:
-            self.error = error
-            self.status.value = f"<b>Implement <code>{name}</code> above, then re-run this cell to bring the plot to life.</b>"
         except Exception as error:  # the student's code may fail in any way; show it, don't crash the widget
-            self.error = error
-            self.status.value = (f"<b><code>{name}</code> raised {type(error).__name__}:</b> "
-                                 f"{html.escape(str(error))}")
+            self.code.blame(error, type(self).__name__)
+        self.status.value = self.code.status()
 
     def repaint(self):
         """Blit the changed artists over the kept background, or draw everything when the axes changed."""
@@ -153,6 +176,52 @@ class LiveFigure:
 
     def _repr_mimebundle_(self, **kwargs):
         return self.widget._repr_mimebundle_(**kwargs)
+
+
+class Coalescer:
+    """Turns a burst of control changes into one call of `render` with the newest values.
+
+    Outside a kernel (tests, scripts) `want()` renders at once. In a kernel it only notes the change and,
+    if no render is scheduled, schedules one on the event loop, `quiet` seconds later. ipykernel handles
+    one queued comm message per pass of its loop, so the render waits while changes keep arriving (each
+    within `quiet` of the last), up to `patience` seconds; then it renders the newest values. A change
+    that arrives while a render runs schedules exactly one more render.
+    """
+
+    def __init__(self, render, quiet=0.001, patience=0.1, loop=None, clock=time.monotonic):
+        self.render, self.quiet, self.patience, self.clock = render, quiet, patience, clock
+        self.loop = loop
+        self.scheduled, self.changes, self.seen, self.since = False, 0, 0, 0.0
+
+    def want(self):
+        """A control changed: render now (no loop) or make sure one render is scheduled."""
+        loop = self.loop or _kernel_loop()
+        if loop is None:
+            self.render()
+            return
+        self.changes += 1
+        if not self.scheduled:
+            self.scheduled, self.seen, self.since = True, self.changes, self.clock()
+            loop.call_later(self.quiet, self.fire, loop)
+
+    def fire(self, loop):
+        """Render, unless more changes arrived lately (then look again `quiet` later, within `patience`)."""
+        if self.changes != self.seen and self.clock() - self.since < self.patience:
+            self.seen = self.changes
+            loop.call_later(self.quiet, self.fire, loop)
+            return
+        self.scheduled = False  # from here on, a change schedules the next render
+        self.render()
+
+
+def _kernel_loop():
+    """The running event loop of an IPython kernel, or None outside one."""
+    if not _in_kernel():
+        return None
+    try:
+        return asyncio.get_running_loop()
+    except RuntimeError:
+        return None
 
 
 def _in_kernel():

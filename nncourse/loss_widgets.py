@@ -95,7 +95,7 @@ class LineFitExplorer(MSESurfaceFigure):
 
 def line_fit_explorer(mse, x, y, w=0.0, b=0.0):
     """Drag w and b of a line over noisy data; `mse(y, y_hat)` scores it and places it on the MSE surface."""
-    return LineFitExplorer(mse, x, y, w, b)
+    return LineFitExplorer(mse, x, y, w, b).show()
 
 
 def descend_line(mse, x, y, lr, num_steps, start=(-0.5, 2.5)):
@@ -147,14 +147,14 @@ class LineDescent(MSESurfaceFigure):
 
 def line_descent(mse, x, y, lr=0.1, num_steps=20):
     """Run gradient descent on the line fit live; the loss at every step comes from `mse(y, y_hat)`."""
-    return LineDescent(mse, x, y, lr, num_steps)
+    return LineDescent(mse, x, y, lr, num_steps).show()
 
 
 class ProbabilityLosses(LiveFigure):
     """A slider for a predicted probability p: BCE and MSE of p for label 1 and for label 0, curves and values."""
 
     def __init__(self, binary_cross_entropy, mse, p=0.3):
-        self.losses = {"BCE": binary_cross_entropy, "MSE": mse}
+        self.losses = {"BCE": "binary_cross_entropy", "MSE": "mse"}
         self.grid = np.linspace(0.001, 0.999, 150)
         fig, ax = plots.figure(figsize=(5.8, 3.6))
         self.ax, self.curves, self.points = ax, {}, {}
@@ -168,13 +168,13 @@ class ProbabilityLosses(LiveFigure):
         ax.set_xlabel(r"predicted probability $p$ of class 1")
         ax.set_ylabel("loss for this one example")
         ax.legend(loc="upper center", fontsize=8, ncols=2)
-        self.drawn, self.calling = False, binary_cross_entropy
-        super().__init__(binary_cross_entropy, {"p": slider("predicted $p$", p, 0.0, 1.0, step=0.005)}, fig)
+        self.drawn = False
+        super().__init__({"binary_cross_entropy": binary_cross_entropy, "mse": mse},
+                         {"p": slider("predicted $p$", p, 0.0, 1.0, step=0.005)}, fig)
 
     def value(self, name, label, p):
         """The student's loss for one example with this label and prediction."""
-        self.calling = self.losses[name]
-        return float(self.losses[name](np.array([float(label)]), np.array([p])))
+        return float(self.code.call(self.losses[name], np.array([float(label)]), np.array([p])))
 
     def redraw(self, p):
         values = {(name, label): self.value(name, label, p) for name in self.losses for label in (1, 0)}
@@ -188,14 +188,7 @@ class ProbabilityLosses(LiveFigure):
         self.ax.title.set_text(f"p = {p:.3f}   label 1: BCE {values['BCE', 1]:.3g}, MSE {values['MSE', 1]:.3g}   "
                           f"label 0: BCE {values['BCE', 0]:.3g}, MSE {values['MSE', 0]:.3g}")
 
-    def render(self):
-        """As LiveFigure.render, but name whichever of the two loss functions actually failed."""
-        super().render()
-        if self.error is not None:
-            named = (f"<code>{getattr(f, '__name__', 'the function')}</code>" for f in (self.function, self.calling))
-            self.status.value = self.status.value.replace(*named)
-
 
 def probability_losses(binary_cross_entropy, mse, p=0.3):
     """Slide a predicted probability and compare how BCE and MSE punish it for each label."""
-    return ProbabilityLosses(binary_cross_entropy, mse, p)
+    return ProbabilityLosses(binary_cross_entropy, mse, p).show()

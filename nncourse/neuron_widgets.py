@@ -40,7 +40,7 @@ class NeuronExplorer(LiveFigure):
 
 def neuron_explorer(neuron_batch, X, y, w=(1.0, 1.0), b=-1.5):
     """Drag w1, w2 and b and watch the decision boundary of `neuron_batch(X, w, b)` move over the points."""
-    return NeuronExplorer(neuron_batch, X, y, w, b)
+    return NeuronExplorer(neuron_batch, X, y, w, b).show()
 
 
 class PerceptronTrainer(LiveFigure):
@@ -100,4 +100,4 @@ class PerceptronTrainer(LiveFigure):
 
 def perceptron_trainer(train_perceptron, datasets, lr=0.1, num_epochs=10):
     """Train `train_perceptron(X, y, lr, num_epochs, w0, b0)` live as the learning rate and epoch sliders move."""
-    return PerceptronTrainer(train_perceptron, datasets, lr, num_epochs)
+    return PerceptronTrainer(train_perceptron, datasets, lr, num_epochs).show()

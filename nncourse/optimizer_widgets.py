@@ -1,6 +1,5 @@
 """Lesson 06 widgets: an optimizer race on a 2-D loss surface, mini-batch gradient noise, and
 training curves of the four optimizers on the digits, all driven by the student's own functions."""
-import html
 import math
 
 import ipywidgets as ipw
@@ -8,6 +7,7 @@ import numpy as np
 
 from nncourse import plots, reference
 from nncourse.live import LiveFigure, slider
+from nncourse.student_code import StudentProblem
 
 OPTIMIZERS = ("SGD", "momentum", "RMSprop", "Adam")
 COLORS = {"SGD": plots.BLUE, "momentum": plots.ORANGE, "RMSprop": plots.GREEN, "Adam": plots.PINK}
@@ -91,22 +91,15 @@ def trajectory(step, initial_state, gradient, start, num_steps):
     return np.array(path)
 
 
-def problem(error):
-    """A short description of what went wrong in the student's function (for a status line)."""
-    if isinstance(error, NotImplementedError):
-        return "not implemented yet"
-    return f"raised {type(error).__name__}: {html.escape(str(error))}"
-
-
 # --- the optimizer race ----------------------------------------------------------------------------
 class OptimizerRace(LiveFigure):
     """Trajectories of SGD, momentum, RMSprop and Adam on one loss surface, plus their loss per step."""
 
     def __init__(self, updates, num_steps=150, lr=0.1, surface="elongated bowl"):
-        self.updates, self.num_steps = updates, num_steps
+        self.num_steps = num_steps
         fig, (ax, loss_ax) = plots.figure(ncols=2, figsize=(9.0, 3.8), width_ratios=(1.5, 1))
         self.ax, self.loss_ax = ax, loss_ax
-        self.contours, self.shown, self.problems = None, None, {}
+        self.contours, self.shown = None, None
         (self.start_dot,) = ax.plot([], [], "o", color=plots.BLACK, ms=7, zorder=5)
         (self.goal,) = ax.plot([], [], "*", color=plots.RED, ms=12, zorder=5)
         self.paths, self.curves = {}, {}
@@ -136,8 +129,7 @@ class OptimizerRace(LiveFigure):
             "y0": slider("start $w_2$", SURFACES[surface].start[1], -3, 3),
         }
         controls["beta2"].readout_format = ".4f"
-        self.fig = fig
-        super().__init__(updates["sgd_update"], controls, fig)
+        super().__init__(updates, controls, fig)
 
     def show_surface(self, name):
         """Draw the contour lines of a surface (only when the surface changes)."""
@@ -159,20 +151,20 @@ class OptimizerRace(LiveFigure):
             self.show_surface(surface)
         chosen = SURFACES[surface]
         self.start_dot.set_data([x0], [y0])
-        steps = optimizer_steps(self.updates, lr, beta, beta1, beta2)
-        self.problems, finals = {}, {}
+        steps = optimizer_steps(self.code, lr, beta, beta1, beta2)
+        finals = {}
         for name in OPTIMIZERS:
             step, initial = steps[name]
             try:
                 path = trajectory(step, initial, chosen.gradient, (x0, y0), self.num_steps)
-            except Exception as error:  # the student's function may fail in any way: report it, keep drawing
-                self.problems[name] = error
-                path = np.empty((0, 2))
-            self.paths[name].set_data(path[:, 0], path[:, 1])
+            except StudentProblem:  # recorded for the status line; the other optimizers are still drawn
+                path = None
+            shown = np.empty((0, 2)) if path is None else path
+            self.paths[name].set_data(shown[:, 0], shown[:, 1])
             with np.errstate(over="ignore", invalid="ignore"):
-                losses = chosen.value(path[:, 0], path[:, 1])
+                losses = chosen.value(shown[:, 0], shown[:, 1])
             self.curves[name].set_data(np.arange(len(losses)), np.clip(losses, 1e-12, 1e12))
-            if name in self.problems:
+            if path is None:
                 finals[name] = "not running"
             elif len(path) < self.num_steps + 1:
                 finals[name] = f"diverged at step {len(path) - 1}"
@@ -180,31 +172,6 @@ class OptimizerRace(LiveFigure):
                 finals[name] = f"loss {float(losses[-1]):.2g}"
         self.report.set_text("\n".join([f"learning rate {lr:.3g}"] +
                                         [f"{name:<8} {finals[name]}" for name in OPTIMIZERS]))
-        if self.problems:
-            raise OptimizerProblem(self.problems)
-
-    def render(self):
-        super().render()
-        if isinstance(self.error, OptimizerProblem):
-            self.status.value = self.error.html()
-
-
-class OptimizerProblem(Exception):
-    """One or more of the student's update functions is unfinished or failed."""
-
-    NAMES = {"SGD": "sgd_update", "momentum": "momentum_update", "RMSprop": "rmsprop_update", "Adam": "adam_update"}
-
-    def __init__(self, problems):
-        super().__init__(", ".join(self.NAMES[name] for name in problems))
-        self.problems = problems
-
-    def html(self):
-        """A status line naming each function that still needs work."""
-        if all(isinstance(error, NotImplementedError) for error in self.problems.values()):
-            names = ", ".join(f"<code>{self.NAMES[name]}</code>" for name in self.problems)
-            return f"<b>Implement {names} above, then re-run this cell to bring the plot to life.</b>"
-        return "<br>".join(f"<b><code>{self.NAMES[name]}</code></b> {problem(error)}"
-                           for name, error in self.problems.items())
 
 
 def optimizer_race(sgd_update, momentum_update, rmsprop_update, adam_update, num_steps=150, lr=0.1,
@@ -212,7 +179,7 @@ def optimizer_race(sgd_update, momentum_update, rmsprop_update, adam_update, num
     """Race your four optimizers on one 2-D loss surface; sliders for lr, the betas and the start point."""
     updates = {"sgd_update": sgd_update, "momentum_update": momentum_update,
                "rmsprop_update": rmsprop_update, "adam_update": adam_update}
-    return OptimizerRace(updates, num_steps, lr, surface)
+    return OptimizerRace(updates, num_steps, lr, surface).show()
 
 
 # --- mini-batch noise ------------------------------------------------------------------------------
@@ -258,7 +225,6 @@ class BatchNoise(LiveFigure):
         path_ax.set_ylabel("$b$")
         controls = {"batch_size": ipw.IntSlider(value=batch_size, min=1, max=len(self.y), description="batch size",
                                                 continuous_update=True, style={"description_width": "initial"})}
-        self.fig = fig
         super().__init__(minibatches, controls, fig)
 
     def redraw(self, batch_size):
@@ -282,7 +248,7 @@ class BatchNoise(LiveFigure):
 
 def batch_noise(minibatches, batch_size=8):
     """Drag the batch size and watch the mini-batch gradients (from your `minibatches`) spread and the path wobble."""
-    return BatchNoise(minibatches, batch_size=batch_size)
+    return BatchNoise(minibatches, batch_size=batch_size).show()
 
 
 # --- training curves on the digits -----------------------------------------------------------------
@@ -307,36 +273,44 @@ def outcome(losses, accuracy, num_classes):
     return f"accuracy {accuracy:.0%}"
 
 
+def epoch_batches(minibatches, X, y, batch_size, num_epochs, seed=0):
+    """The mini-batches of every epoch, drawn once and shared by the four optimizers (epoch e: seed + e)."""
+    return [list(minibatches(X, y, batch_size, seed + epoch)) for epoch in range(num_epochs)]
+
+
+def train_curve(step, initial, batches, X, y, sizes, seed=0):
+    """Train the small MLP with one optimizer over the epochs of batches; (loss per epoch, final accuracy).
+
+    The forward and backward passes are the course's reference versions from lessons 03-05.
+    """
+    params = [array for layer in reference.init_params(sizes, seed=seed) for array in layer]
+    state = [initial(p) for p in params]
+    losses, t = [], 0
+    with np.errstate(all="ignore"):
+        probs = reference.mlp_forward(X, pairs(params))[0]
+        losses.append(reference.categorical_cross_entropy(y, probs))
+        for epoch in batches:
+            for Xb, yb in epoch:
+                probs, cache = reference.mlp_forward(Xb, pairs(params))
+                grads = [g for layer in reference.mlp_backward(probs, yb, cache, pairs(params)) for g in layer]
+                t += 1
+                for i, (p, g) in enumerate(zip(params, grads)):
+                    params[i], state[i] = step(p, g, state[i], t)
+            probs = reference.mlp_forward(X, pairs(params))[0]
+            losses.append(reference.categorical_cross_entropy(y, probs))
+            if not math.isfinite(losses[-1]):
+                break
+    return np.array(losses), reference.accuracy(y, np.argmax(probs, axis=1))
+
+
 def train_curves(updates, minibatches, X, y, sizes, lrs, num_epochs=8, batch_size=32, seed=0, beta=0.9):
     """Train the same small MLP with each optimizer; returns {name: (loss per epoch, final accuracy)}.
 
-    The forward and backward passes are the course's reference versions from lessons 03-05; only the
-    optimizers and the mini-batches come from the functions passed in.
+    Only the optimizers and the mini-batches come from the functions passed in.
     """
     steps = optimizer_steps(updates, lrs, beta=beta, rho=0.9)
-    results = {}
-    for name in OPTIMIZERS:
-        params = [array for layer in reference.init_params(sizes, seed=seed) for array in layer]
-        step, initial = steps[name]
-        state = [initial(p) for p in params]
-        losses, t = [], 0
-        with np.errstate(all="ignore"):
-            probs = reference.mlp_forward(X, pairs(params))[0]
-            losses.append(reference.categorical_cross_entropy(y, probs))
-            for epoch in range(num_epochs):
-                for Xb, yb in minibatches(X, y, batch_size, seed + epoch):
-                    probs, cache = reference.mlp_forward(Xb, pairs(params))
-                    grads = [g for layer in reference.mlp_backward(probs, yb, cache, pairs(params)) for g in layer]
-                    t += 1
-                    for i, (p, g) in enumerate(zip(params, grads)):
-                        params[i], state[i] = step(p, g, state[i], t)
-                probs = reference.mlp_forward(X, pairs(params))[0]
-                losses.append(reference.categorical_cross_entropy(y, probs))
-                if not math.isfinite(losses[-1]):
-                    break
-        accuracy = reference.accuracy(y, np.argmax(probs, axis=1))
-        results[name] = (np.array(losses), accuracy)
-    return results
+    batches = epoch_batches(minibatches, X, y, batch_size, num_epochs, seed)
+    return {name: train_curve(*steps[name], batches, X, y, sizes, seed) for name in OPTIMIZERS}
 
 
 def pairs(flat):
@@ -348,9 +322,8 @@ class OptimizerCurves(LiveFigure):
     """Training loss per epoch of the four optimizers on the same network; a dropdown scales every lr."""
 
     def __init__(self, updates, minibatches, X, y, sizes, lrs, num_epochs=8, batch_size=32):
-        self.updates, self.minibatches = updates, minibatches
         self.X, self.y, self.sizes, self.lrs = X, y, sizes, lrs
-        self.num_epochs, self.batch_size, self.cache = num_epochs, batch_size, {}
+        self.num_epochs, self.batch_size, self.cache, self.batches = num_epochs, batch_size, {}, None
         fig, ax = plots.figure(figsize=(6.0, 3.6))
         self.ax = ax
         self.curves = {name: ax.plot([], [], "-o", ms=3, color=COLORS[name], label=name)[0] for name in OPTIMIZERS}
@@ -361,36 +334,43 @@ class OptimizerCurves(LiveFigure):
         self.legend = ax.legend(loc="upper right", fontsize=8)
         controls = {"scale": ipw.Dropdown(options=list(LR_SCALES), value="learning rates × 1",
                                           description="", layout=ipw.Layout(width="200px"))}
-        super().__init__(updates["adam_update"], controls, fig)
+        super().__init__({**updates, "minibatches": minibatches}, controls, fig)
 
     def results(self, scale):
-        """Curves for one learning-rate scale, trained on first use and kept."""
-        if scale not in self.cache:
-            lrs = {name: lr * LR_SCALES[scale] for name, lr in self.lrs.items()}
-            self.cache[scale] = train_curves(self.updates, self.minibatches, self.X, self.y, self.sizes, lrs,
-                                             self.num_epochs, self.batch_size)
-        return self.cache[scale]
+        """{optimizer: (losses, accuracy), or None while its update fails} for one learning-rate scale.
+
+        The mini-batches are drawn once; the curves of a scale are kept once all four optimizers ran.
+        """
+        if scale in self.cache:
+            return self.cache[scale]
+        if self.batches is None:
+            self.batches = epoch_batches(self.code.minibatches, self.X, self.y, self.batch_size, self.num_epochs)
+        steps = optimizer_steps(self.code, {name: lr * LR_SCALES[scale] for name, lr in self.lrs.items()}, rho=0.9)
+        results = {}
+        for name in OPTIMIZERS:
+            try:
+                results[name] = train_curve(*steps[name], self.batches, self.X, self.y, self.sizes)
+            except StudentProblem:  # recorded for the status line; the other optimizers are still drawn
+                results[name] = None
+        if all(result is not None for result in results.values()):
+            self.cache[scale] = results
+        return results
 
     def redraw(self, scale):
         try:
             results = self.results(scale)
-        except Exception:
-            for curve in self.curves.values():
-                curve.set_data([], [])
-            raise
+        except StudentProblem:
+            results = dict.fromkeys(OPTIMIZERS)
         for text, name in zip(self.legend.get_texts(), OPTIMIZERS):
+            lr = self.lrs[name] * LR_SCALES[scale]
+            if results[name] is None:
+                self.curves[name].set_data([], [])
+                text.set_text(f"{name} (lr {lr:.3g}): not running")
+                continue
             losses, accuracy = results[name]
             self.curves[name].set_data(np.arange(len(losses)), np.clip(losses, 0, 10))
-            lr = self.lrs[name] * LR_SCALES[scale]
             text.set_text(f"{name} (lr {lr:.3g}): {outcome(losses, accuracy, self.sizes[-1])}")
         self.ax.set_title(f"{self.sizes} network, batch size {self.batch_size}", fontsize=10)
-
-    def render(self):
-        super().render()
-        if isinstance(self.error, NotImplementedError):
-            self.status.value = ("<b>Implement <code>sgd_update</code>, <code>momentum_update</code>, "
-                                 "<code>rmsprop_update</code>, <code>adam_update</code> and <code>minibatches</code> "
-                                 "above, then re-run this cell to train.</b>")
 
 
 def optimizer_curves(sgd_update, momentum_update, rmsprop_update, adam_update, minibatches, X, y, sizes, lrs,
@@ -398,4 +378,4 @@ def optimizer_curves(sgd_update, momentum_update, rmsprop_update, adam_update, m
     """Loss curves of the same network trained with each of your four optimizers and your `minibatches`."""
     updates = {"sgd_update": sgd_update, "momentum_update": momentum_update,
                "rmsprop_update": rmsprop_update, "adam_update": adam_update}
-    return OptimizerCurves(updates, minibatches, X, y, sizes, lrs, num_epochs, batch_size)
+    return OptimizerCurves(updates, minibatches, X, y, sizes, lrs, num_epochs, batch_size).show()

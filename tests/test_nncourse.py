@@ -199,7 +199,7 @@ def test_neuron_explorer_moves_the_boundary_and_reports_accuracy():
 
 
 def test_neuron_explorer_reacts_to_slider_changes_like_a_browser_would():
-    explorer = NeuronExplorer(neuron_batch, *data.logic_gate("or"))
+    explorer = NeuronExplorer(neuron_batch, *data.logic_gate("or")).show()
     explorer.controls["w2"].value = -2.0
     assert "w = (1.00, -2.00)" in explorer.ax.get_title()
 
@@ -220,7 +220,7 @@ def test_widgets_show_other_errors_briefly():
 
 def test_perceptron_trainer_converges_on_and_never_on_xor():
     gates = {name: data.logic_gate(name) for name in ("and", "xor")}
-    trainer = PerceptronTrainer(train_perceptron, gates, lr=0.5, num_epochs=20)
+    trainer = PerceptronTrainer(train_perceptron, gates, lr=0.5, num_epochs=20).show()
     assert trainer.ax.get_title() == "after 20 epochs: converged"
     assert len(trainer.curve.get_xdata()) == 20
     trainer.update(dataset="xor")

@@ -73,10 +73,27 @@ def test_explorer_reports_other_errors_with_the_right_name(sol):
     assert "<code>sigmoid</code> raised ValueError" in view.status.value
 
 
+def test_explorer_calls_each_function_once_per_frame(sol):
+    calls = []
+
+    def counted(function, name):
+        def run(z):
+            calls.append(name)
+            return function(z)
+        run.__name__ = name
+        return run
+    pairs = {name: (counted(sol[name], name), counted(sol[name + "_grad"], name + "_grad"))
+             for name in ("relu", "sigmoid", "tanh")}
+    view = widgets.activation_explorer(pairs)
+    calls.clear()
+    view.update(w=2.0)
+    assert sorted(calls) == sorted(["relu", "relu_grad", "sigmoid", "sigmoid_grad", "tanh", "tanh_grad"])
+
+
 def test_explorer_with_all_stubs_is_friendly():
     pairs = {name: (stub(name), stub(name + "_grad")) for name in ("relu", "sigmoid", "tanh")}
-    view = aw.ActivationExplorer(pairs)
-    assert view.status.value.startswith("<b>Implement <code>relu, relu_grad, sigmoid")
+    view = aw.ActivationExplorer(pairs).show()
+    assert view.status.value.startswith("<b>Implement <code>relu</code>, <code>relu_grad</code>, <code>sigmoid</code>")
 
 
 # --- 2. softmax explorer -------------------------------------------------------------------------

@@ -48,7 +48,7 @@ def test_playground_trains_with_the_students_train_step(lesson):
         return lesson["train_step"](*args)
 
     counted.__name__ = "train_step"
-    widget = bw.Playground(counted, lr=0.5, hidden=8, activation="tanh", num_epochs=0)
+    widget = bw.Playground(counted, lr=0.5, hidden=8, activation="tanh", num_epochs=0).show()
     assert widget.status.value == "" and widget.error is None
     region_before = np.array(widget.region.get_array())
     widget.update(num_epochs=100)
@@ -61,7 +61,7 @@ def test_playground_trains_with_the_students_train_step(lesson):
 
 
 def test_playground_rewinds_from_snapshots_and_restarts_on_new_settings(lesson):
-    widget = bw.Playground(lesson["train_step"], lr=0.5, hidden=6)
+    widget = bw.Playground(lesson["train_step"], lr=0.5, hidden=6).show()
     widget.update(num_epochs=75)
     losses_75 = np.array(widget.losses)
     widget.update(num_epochs=25)
@@ -81,7 +81,7 @@ def test_playground_rewinds_from_snapshots_and_restarts_on_new_settings(lesson):
 
 def test_playground_matches_the_reference_run(lesson):
     """What the widget shows after N epochs is exactly N steps of gradient descent."""
-    widget = bw.Playground(lesson["train_step"], lr=0.3, hidden=5, activation="sigmoid")
+    widget = bw.Playground(lesson["train_step"], lr=0.3, hidden=5, activation="sigmoid").show()
     widget.update(num_epochs=50)
     X, y = widget.datasets["moons"][:2]
     params = ref.init_params([2, 5, 2], seed=0)
@@ -94,7 +94,7 @@ def test_playground_matches_the_reference_run(lesson):
 
 def test_playground_explains_an_unfinished_or_broken_train_step():
     unfinished.__name__ = "train_step"
-    widget = bw.Playground(unfinished)
+    widget = bw.Playground(unfinished).show()
     assert isinstance(widget.error, NotImplementedError)
     assert "Implement <code>train_step</code> above" in widget.status.value
     widget.update(num_epochs=50)  # still friendly, no exception escapes
@@ -103,7 +103,7 @@ def test_playground_explains_an_unfinished_or_broken_train_step():
     def broken(X, y, params, lr, activation="relu"):
         return params  # forgot to return the loss
     broken.__name__ = "train_step"
-    widget = bw.Playground(broken)
+    widget = bw.Playground(broken).show()
     assert "raised ValueError" in widget.status.value or "raised TypeError" in widget.status.value
 
 
@@ -111,7 +111,7 @@ def test_playground_reports_a_diverging_run(lesson):
     def exploding(X, y, params, lr, activation="relu"):
         return [(W * 1e200, b) for W, b in params], np.inf
     exploding.__name__ = "train_step"
-    widget = bw.Playground(exploding)
+    widget = bw.Playground(exploding).show()
     widget.update(num_epochs=25)
     assert "blew up" in widget.ax.get_title() and widget.status.value == ""
 
@@ -126,7 +126,7 @@ def test_facade_exports_the_builders(lesson):
 def nudge(function):
     X, y = data.moons(100, seed=3)
     weights = {"W1[0, 0]": (0, 0, 0), "W2[2, 1]": (1, 2, 1)}
-    return bw.WeightNudge(function, X, y, ref.init_params([2, 6, 2], seed=4), "tanh", weights)
+    return bw.WeightNudge(function, X, y, ref.init_params([2, 6, 2], seed=4), "tanh", weights).show()
 
 
 def test_weight_nudge_prediction_is_the_tangent_of_the_true_curve(lesson):

@@ -104,6 +104,8 @@ def test_optimizer_curves_train_cache_and_report():
     stubbed = widgets.optimizer_curves(*UPDATES, stub("minibatches"), X[:50], y[:50], [64, 8, 10],
                                        {"SGD": 0.1, "momentum": 0.1, "RMSprop": 0.01, "Adam": 0.01})
     assert "Implement" in stubbed.status.value and "minibatches" in stubbed.status.value
+    assert not any(name in stubbed.status.value for name in ("sgd_update", "momentum_update", "rmsprop_update",
+                                                              "adam_update")), "only minibatches is unfinished"
 
 
 @pytest.fixture

@@ -59,7 +59,7 @@ def test_race_trains_both_and_redraws_on_change(lesson, digits):
 
 def test_same_width_reuses_the_compiled_model_and_restarts_from_the_same_weights(lesson, digits):
     race = KerasRace(lesson["build_model"], lesson["transfer_weights"], lesson["compile_model"], *digits, SETUP,
-                     hidden=(8, 16), num_epochs=2)
+                     hidden=(8, 16), num_epochs=2).show()
     before = lines_data(race)
     race.update(hidden=8)
     race.update(hidden=16)

@@ -72,7 +72,7 @@ def test_depth_lab_plots_the_students_norms_of_the_plain_network(lesson):
 
 
 def test_depth_lab_residual_gradient_reaches_layer_one_at_depth_24(lesson):
-    lab = dw.DepthLab(functions(lesson), depth=24, activation="tanh", scale=1.0, lr=0.1, num_steps=40)
+    lab = dw.DepthLab(functions(lesson), depth=24, activation="tanh", scale=1.0, lr=0.1, num_steps=40).show()
     plain = lab.norm_lines["plain"].get_data()[1]
     residual = lab.norm_lines["residual"].get_data()[1]
     assert len(plain) == len(residual) == 25
@@ -84,7 +84,7 @@ def test_depth_lab_residual_gradient_reaches_layer_one_at_depth_24(lesson):
 
 
 def test_depth_lab_training_matches_train_deep_and_keeps_chunks(lesson):
-    lab = dw.DepthLab(functions(lesson), depth=6, activation="tanh", scale=1.0, lr=0.2, num_steps=20)
+    lab = dw.DepthLab(functions(lesson), depth=6, activation="tanh", scale=1.0, lr=0.2, num_steps=20).show()
     lab.update(num_steps=60)
     key = ("residual", 6, "tanh", 1.0, 0.2, "no clipping")
     assert len(lab.runs[key][1]) == 61
@@ -103,7 +103,7 @@ def test_depth_lab_clipping_tames_the_exploding_run(lesson):
         return lesson["clip_by_global_norm"](grads, max_norm)
     counted.__name__ = "clip_by_global_norm"
     lab = dw.DepthLab(functions(lesson, clip_by_global_norm=counted), depth=10, activation="relu", scale=2.0,
-                      lr=0.05, num_steps=40)
+                      lr=0.05, num_steps=40).show()
     assert not calls and not np.isfinite(lab.loss_lines["plain"].get_data()[1][-1])
     lab.update(clip="clip at norm 1")
     assert calls and set(calls) == {1.0}
@@ -112,7 +112,7 @@ def test_depth_lab_clipping_tames_the_exploding_run(lesson):
 
 @pytest.mark.parametrize("missing", NAMES)
 def test_depth_lab_names_the_unfinished_function(lesson, missing):
-    lab = dw.DepthLab(functions(lesson, **{missing: unfinished(missing)}), depth=6)
+    lab = dw.DepthLab(functions(lesson, **{missing: unfinished(missing)}), depth=6).show()
     if missing == "clip_by_global_norm":  # only called once a clipping option is chosen
         assert lab.error is None
         lab.update(clip="clip at norm 5")

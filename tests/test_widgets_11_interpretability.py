@@ -70,7 +70,7 @@ def test_saliency_explorer_draws_the_students_gradient(lesson, digits):
 
 def test_saliency_explorer_learning_rate_and_epochs_change_the_network(lesson, digits):
     X_train, y_train, X_show, y_show = digits
-    explorer = iw.SaliencyExplorer(lesson["input_gradient"], X_train, y_train, X_show, y_show, num_epochs=2)
+    explorer = iw.SaliencyExplorer(lesson["input_gradient"], X_train, y_train, X_show, y_show, num_epochs=2).show()
     before = np.array(explorer.saliency.get_array())
     explorer.update(lr=0.01)
     assert len(explorer.runs) == 2 and not np.allclose(explorer.saliency.get_array(), before)

@@ -1,0 +1,249 @@
+"""The live-widget base on its own: the boundary with the student's code, the coalescing of control changes
+into renders, the partial repaint (blit or full draw) on an Agg figure, and a constructor that draws nothing."""
+import matplotlib
+
+matplotlib.use("Agg")
+import ipywidgets as ipw  # noqa: E402
+import numpy as np  # noqa: E402
+import pytest  # noqa: E402
+
+from nncourse import plots  # noqa: E402
+from nncourse.live import Coalescer, LiveFigure, is_frame, stale_artists  # noqa: E402
+from nncourse.student_code import StudentCode, StudentProblem  # noqa: E402
+
+
+def unfinished(*args):
+    raise NotImplementedError()
+
+
+def broken(*args):
+    raise ValueError("shapes <2> & <3> do not match")
+
+
+def named(function, name):
+    """A new function that calls function, named name (as the student's own would be)."""
+    def call(*args):
+        return function(*args)
+    call.__name__ = name
+    return call
+
+
+# --- the boundary ----------------------------------------------------------------------------------
+def test_a_function_that_works_leaves_no_status():
+    code = StudentCode(double=lambda x: 2 * x)
+    assert code.call("double", 3) == 6 and code("double", 4) == 8 and code.double(5) == 10
+    assert code.problems == {} and code.error is None and code.status() == ""
+
+
+def test_unfinished_and_raised_are_told_apart_and_named_exactly():
+    code = StudentCode(fine=lambda x: x, todo=named(unfinished, "todo"), bad=named(broken, "bad"),
+                       unused=named(unfinished, "unused"))
+    code.call("fine", 1)
+    for name in ("todo", "bad"):
+        with pytest.raises(StudentProblem):
+            code.call(name, 1)
+    assert isinstance(code.problems["todo"], NotImplementedError) and isinstance(code.problems["bad"], ValueError)
+    status = code.status()
+    assert "<b><code>bad</code> raised ValueError:</b> shapes &lt;2&gt; &amp; &lt;3&gt; do not match" in status
+    assert "<b>Implement <code>todo</code> above, then re-run this cell to bring the plot to life.</b>" in status
+    assert "fine" not in status and "unused" not in status  # it worked / this frame never needed it
+    assert isinstance(code.error, NotImplementedError)  # the first failure
+
+
+def test_several_unfinished_are_named_in_one_line_in_the_order_they_failed():
+    code = StudentCode(relu=named(unfinished, "relu"), tanh_grad=named(unfinished, "tanh_grad"))
+    for name in ("tanh_grad", "relu"):
+        with pytest.raises(StudentProblem):
+            code.call(name, 0.0)
+    assert code.status() == ("<b>Implement <code>tanh_grad</code>, <code>relu</code> above, then re-run this cell "
+                             "to bring the plot to life.</b>")
+
+
+def test_the_status_speaks_of_the_current_frame_only():
+    code = StudentCode(todo=named(unfinished, "todo"))
+    with pytest.raises(StudentProblem):
+        code.todo()
+    code.begin()
+    assert code.status() == "" and code.error is None
+
+
+def test_names_come_from_the_functions_and_messages_are_escaped_and_short():
+    code = StudentCode(**{"relu'": named(lambda z: z, "relu_grad"), "<lambda>": lambda: 0})
+    assert code.label("relu'") == "relu_grad"
+    code.blame(RuntimeError("x" * 1000), "Widget")  # nothing called yet, two functions: the fallback is named
+    assert "<code>Widget</code> raised RuntimeError" in code.status() and len(code.status()) < 400
+
+
+def test_an_error_after_a_call_is_put_on_the_function_called_last():
+    code = StudentCode(first=lambda: 1, second=lambda: 2)
+    code.first(), code.second()
+    code.blame(ValueError("wrong shape"), "Widget")
+    assert list(code.problems) == ["second"]
+
+
+def test_outside_a_widget_the_students_own_exception_passes_through():
+    code = StudentCode(report=False, todo=unfinished)
+    with pytest.raises(NotImplementedError):
+        code.todo()
+    assert "todo" in code.problems
+
+
+def test_an_optional_function_may_be_unfinished_silently_but_not_broken():
+    code = StudentCode(extra=unfinished, bad=broken)
+    assert code.optional("extra") is None and code.status() == ""
+    with pytest.raises(StudentProblem):
+        code.optional("bad")
+
+
+# --- coalescing ------------------------------------------------------------------------------------
+class FakeLoop:
+    """An event loop and a clock in one: call_later queues, run() advances time and runs what is due."""
+
+    def __init__(self):
+        self.now, self.queue = 0.0, []
+
+    def clock(self):
+        return self.now
+
+    def call_later(self, delay, function, *args):
+        self.queue.append((self.now + delay, function, args))
+
+    def run(self, until=float("inf")):
+        while self.queue and min(t for t, _, _ in self.queue) <= until:
+            self.queue.sort(key=lambda item: item[0])
+            when, function, args = self.queue.pop(0)
+            self.now = max(self.now, when)
+            function(*args)
+
+
+def coalescer(on_render=None):
+    loop, seen = FakeLoop(), []
+    slider = {"value": None}
+
+    def render():
+        seen.append(slider["value"])
+        if on_render:
+            on_render(slider)
+    frames = Coalescer(render, loop=loop, clock=loop.clock)
+    return loop, frames, slider, seen
+
+
+def test_a_burst_of_changes_makes_one_render_with_the_last_value():
+    loop, frames, slider, seen = coalescer()
+    for value in range(30):  # all queued before the loop gets to run
+        slider["value"] = value
+        frames.want()
+    assert seen == [] and len(loop.queue) == 1
+    loop.run()
+    assert seen == [29]
+
+
+def test_changes_that_keep_arriving_delay_the_render_but_only_up_to_the_patience():
+    loop, frames, slider, seen = coalescer()
+    for value in range(1000):  # one change every 0.5 ms, faster than the quiet time
+        slider["value"] = value
+        frames.want()
+        loop.run(until=loop.now + 0.0005)
+        loop.now += 0.0005
+    loop.run()
+    assert 3 <= len(seen) <= 8 and seen[-1] == 999  # about one render per patience (0.1 s) of a 0.5 s drag
+
+
+def test_a_change_during_a_render_makes_exactly_one_more_render():
+    changes = iter([[5, 6, 7]])
+
+    def meanwhile(slider):  # changes that arrive while the first render runs
+        for value in next(changes, []):
+            slider["value"] = value
+            frames.want()
+    loop, frames, slider, seen = coalescer(meanwhile)
+    slider["value"] = 1
+    frames.want()
+    loop.run()
+    assert seen == [1, 7]
+
+
+def test_without_a_kernel_a_change_renders_at_once():
+    seen = []
+    Coalescer(lambda: seen.append("frame")).want()
+    assert seen == ["frame"]
+
+
+# --- a minimal widget ------------------------------------------------------------------------------
+class Line(LiveFigure):
+    """One line y = a x and one title, driven by a slider a."""
+
+    def __init__(self, function):
+        fig, ax = plots.figure(figsize=(3, 2))
+        self.ax, self.x = ax, np.linspace(0, 1, 5)
+        (self.line,) = ax.plot(self.x, 0 * self.x)
+        (self.fixed,) = ax.plot(self.x, self.x, zorder=1)
+        (self.above,) = ax.plot(self.x, 1 - self.x, zorder=5)
+        ax.set_ylim(-3, 3)
+        self.legend = ax.legend(["a x", "x", "1 - x"])
+        super().__init__(function, {"a": ipw.FloatSlider(value=1.0, min=-2, max=2)}, fig)
+
+    def redraw(self, a):
+        self.line.set_ydata(self.function(a, self.x))
+
+
+def scaled(a, x):
+    return a * x
+
+
+def counting_draws(fig):
+    draws = []
+    fig.canvas.mpl_connect("draw_event", lambda event: draws.append(event))
+    return draws
+
+
+def test_construction_calls_no_student_function_and_show_renders_once():
+    calls = []
+
+    def function(a, x):
+        calls.append(a)
+        return a * x
+    widget = Line(function)
+    assert calls == [] and widget.status.value == ""
+    assert widget.show() is widget and calls == [1.0]
+    widget.controls["a"].value = 0.5  # outside a kernel a change renders at once
+    assert calls == [1.0, 0.5]
+    np.testing.assert_allclose(widget.line.get_ydata(), 0.5 * widget.x)
+
+
+def test_a_widget_shows_the_students_failure_in_its_status():
+    widget = Line(named(unfinished, "scaled")).show()
+    assert "Implement <code>scaled</code>" in widget.status.value and isinstance(widget.error, NotImplementedError)
+
+
+def test_stale_artists_are_the_ones_changed_since_the_last_draw():
+    widget = Line(scaled).show()
+    widget.fig.canvas.draw()
+    drawn = stale_artists(widget.fig)  # only the titles, which Axes.draw re-positions (marking them stale)
+    assert widget.line not in drawn and all(artist in widget.ax.texts or artist in (widget.ax.title,
+                                            widget.ax._left_title, widget.ax._right_title) for artist in drawn)
+    widget.line.set_ydata(widget.x * 2)
+    assert set(stale_artists(widget.fig)) - set(drawn) == {widget.line}
+    widget.ax.set_ylim(-4, 4)
+    assert any(map(is_frame, stale_artists(widget.fig)))
+
+
+def test_animate_takes_the_changed_artist_and_what_stands_above_it():
+    widget = Line(scaled)
+    widget.animate([widget.line])
+    assert widget.line in widget.animated and widget.above in widget.animated
+    assert widget.fixed not in widget.animated and widget.legend not in widget.animated  # no image below it
+    assert all(artist.get_animated() for artist in widget.animated)
+
+
+def test_repaint_draws_whole_then_blits_until_the_axes_change():
+    widget = Line(scaled).show()  # the first frame: a full draw
+    draws = counting_draws(widget.fig)
+    widget.update(a=0.5)  # the line leaves the background: one more full draw, then it is animated
+    assert len(draws) == 1 and widget.line in widget.animated and widget.background is not None
+    widget.update(a=-0.5)
+    widget.update(a=1.5)
+    assert len(draws) == 1, "changing only animated artists blits"
+    widget.ax.set_ylim(-5, 5)  # a new frame (limits, ticks): drawn whole
+    widget.update(a=0.25)
+    assert len(draws) == 2 and widget.background is not None
