@@ -28,6 +28,7 @@ LESSON_NAME = re.compile(r"^\d\d_[a-z0-9_]+$")
 MARKER = re.compile(r"^\s*### (BEGIN|END) SOLUTION\s*$")
 TIMEOUT_MS = 60_000          # the longest any single wait may take
 RUN_ALL_MS = 240_000         # ... except a Run All, which trains Keras models in three lessons (slow on a loaded machine)
+STALL_S = 20                 # a cell marked busy while the kernel has been idle this long lost its reply
 COMPLETED_SUFFIX = "_completed"
 
 # Lab settings for a predictable page: every cell in the DOM (no windowing), no news pop-ups.
@@ -263,7 +264,7 @@ SLIDER_INFO = """() => [...document.querySelectorAll('.jp-NotebookPanel:not(.lm-
           value: handle ? parseFloat(handle.getAttribute('aria-valuenow')) : null,
           has_figure: !!figure};
 })"""
-WEIGHT_LABEL = re.compile(r"^(w|W)\s*_?\{?\d*\}?$|^w\d|weight|^b$|^bias", re.I)
+WEIGHT_LABEL = re.compile(r"^(w|W)\s*_?\{?\d*\}?$|^w\d|weight(?!decay)|^b$|^bias", re.I)
 RATE_LABEL = re.compile(r"learning\s*rate|^lr\b|^η|^eta\b|step size", re.I)
 
 
@@ -277,6 +278,7 @@ class LessonPage:
         self.page = context.new_page()
         self.shots = []
         self.current = "open"
+        self.stalls = 0  # Run All rounds resumed after a lost reply (printed by the test when nonzero)
 
     # -- bookkeeping -------------------------------------------------------------------------
     @contextlib.contextmanager
@@ -310,7 +312,25 @@ class LessonPage:
             self.page.wait_for_selector(CELLS)
             self.page.wait_for_function(f"() => document.querySelectorAll('{CELLS}').length === {len(self.nb.cells)}")
             self.page.wait_for_selector(PANEL + " .jp-Notebook-ExecutionIndicator[data-status='idle']")
+            self.wait_kernel_ready()
         return self
+
+    def kernel(self):
+        """The server's record of this notebook's kernel (execution_state, connections), or None."""
+        for session in self.server.api("/api/sessions") or []:
+            if session.get("path", "").endswith(self.server.notebook_path(self.lesson, self.completed).name):
+                return session.get("kernel")
+        return None
+
+    def wait_kernel_ready(self, timeout=TIMEOUT_MS / 1000):
+        """Wait until the server says the kernel is idle with the page connected (the indicator can be early)."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            kernel = self.kernel()
+            if kernel and kernel.get("execution_state") == "idle" and kernel.get("connections", 0) >= 1:
+                return kernel
+            time.sleep(0.2)  # polling the server's kernel record, not a fixed wait on the page
+        raise AssertionError(f"the kernel is not ready after {timeout:.0f} s: {self.kernel()}")
 
     def close(self):
         """Close the tab and shut its kernel down (two cores are shared; idle kernels add up)."""
@@ -334,6 +354,23 @@ class LessonPage:
         """Wait until no cell is queued or running and cell `index` shows an execution count."""
         self.page.wait_for_function(SETTLED, arg=index, timeout=timeout)
 
+    def wait_run(self, index, timeout=RUN_ALL_MS):
+        """Wait until a run from cell `index` settles; False when the kernel sat idle while a cell kept its
+        busy mark for STALL_S (the page missed a reply, as a websocket reconnect under load can cause)."""
+        deadline, idle_since = time.monotonic() + timeout / 1000, None
+        while time.monotonic() < deadline:
+            if self.page.evaluate(SETTLED, index):
+                return True
+            kernel = self.kernel() or {}
+            if kernel.get("execution_state") == "idle":
+                idle_since = idle_since or time.monotonic()
+                if time.monotonic() - idle_since > STALL_S:
+                    return False
+            else:
+                idle_since = None
+            time.sleep(0.5)  # polling the page and the server's kernel record
+        raise AssertionError(f"cells still running after {timeout / 1000:.0f} s; prompts: {self.prompts()}")
+
     def select(self, index):
         """Select a cell in command mode by clicking its prompt area."""
         self.cell(index).locator(".jp-InputArea-prompt").click()
@@ -344,7 +381,7 @@ class LessonPage:
         with self.step("Run All"):
             started = time.perf_counter()
             self.menu("Run", "Run All Cells")
-            self.wait_settled(code[0], RUN_ALL_MS)
+            self.wait_run(code[0])
             rounds = 0
             while True:
                 prompts = self.prompts()
@@ -354,9 +391,12 @@ class LessonPage:
                 rounds += 1
                 if rounds > len(code):
                     raise AssertionError(f"cells {pending} never ran")
+                if any("*" in (prompts[i] or "") for i in code):
+                    self.stalls += 1  # a reply the page never saw: interrupt, then carry on from the stuck cell
+                    self.menu("Kernel", "Interrupt Kernel")
                 self.select(pending[0])
                 self.menu("Run", "Run Selected Cell and All Below")
-                self.wait_settled(pending[0], RUN_ALL_MS)
+                self.wait_run(pending[0])
             self.run_all_seconds = time.perf_counter() - started
         return self.run_all_seconds
 
@@ -499,10 +539,12 @@ class LessonPage:
         handle.scroll_into_view_if_needed()
         handle.focus()
         value = handle.get_attribute("aria-valuenow")
-        if key is None:  # one direction per slider, so repeated presses do not cancel each other out
+        if key is None:  # one direction per slider, so repeated presses do not cancel each other out ...
             low, high = float(handle.get_attribute("aria-valuemin")), float(handle.get_attribute("aria-valuemax"))
             directions = self.__dict__.setdefault("key_directions", {})
             key = directions.setdefault(index, "ArrowRight" if float(value) < (low + high) / 2 else "ArrowLeft")
+            if float(value) in (low, high):  # ... until it reaches an end
+                key = directions[index] = "ArrowLeft" if float(value) == high else "ArrowRight"
         shown = self.shown_value(slider)
         before, since = self.draws(canvas), self.now()
         self.page.keyboard.press(key)

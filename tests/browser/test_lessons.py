@@ -35,13 +35,7 @@ def test_run_all_released(open_lesson, lesson):
              + "".join(f"\n  widget status: {t}" for t in crashed))
 
 
-# Run All of the *completed* lesson 08 never reports settled in JupyterLab (the kernel goes idle but a prompt keeps
-# its busy mark); its Run All as released, its exercise and Validate journeys pass. Known gap, to be fixed.
-UNSETTLED = {"08_generalization"}
-
-
-@pytest.mark.parametrize("lesson", [pytest.param(name, marks=pytest.mark.skip(reason="completed Run All never settles"))
-                                    if name in UNSETTLED else name for name in LESSONS])
+@pytest.mark.parametrize("lesson", LESSONS)
 def test_sliders_repaint(open_lesson, lesson):
     """On the completed lesson, drag and key-press a weight and a learning-rate slider: the plot changes."""
     page = open_lesson(lesson, completed=True)
