@@ -21,6 +21,7 @@ from matplotlib.axis import Axis
 from matplotlib.image import AxesImage
 from matplotlib.legend import Legend
 from matplotlib.spines import Spine
+from matplotlib.text import Text
 
 from nncourse.student_code import StudentCode
 
@@ -141,6 +142,7 @@ class LiveFigure:
 
         Within an axes, whatever is stacked above a changed artist is animated too, so the order on
         screen stays the same; a legend only when an image (which would cover it) is animated below it.
+        The titles stand above the plotting area, where nothing can cover them: only a changed one moves.
         """
         chosen = set(self.animated) | {a for a in changed if not is_frame(a)}
         for ax in self.fig.axes:
@@ -149,9 +151,10 @@ class LiveFigure:
                 continue
             floor = min(a.get_zorder() for a in moving)
             covers = any(isinstance(a, AxesImage) for a in moving)
+            titles = {getattr(ax, name, None) for name in ("title", "_left_title", "_right_title")}
             chosen |= {a for a in ax.get_children()
                        if a.get_zorder() >= floor and a.get_visible() and not is_frame(a) and a is not ax.patch
-                       and (covers or not isinstance(a, Legend))}
+                       and (covers or not isinstance(a, Legend)) and a not in titles}
         self.animated = sorted(chosen, key=lambda a: a.get_zorder())
         for artist in self.animated:
             artist.set_animated(True)
@@ -162,6 +165,7 @@ class LiveFigure:
             self.background = event.canvas.copy_from_bbox(self.fig.bbox)
         for artist in self.animated:
             artist.draw(event.renderer)
+        settle(self.fig)
 
     def redraw(self, **values):
         """Update the artists for these control values (implemented by each widget)."""
@@ -243,11 +247,39 @@ def freeze_layout(fig):
     return fig
 
 
+def children(fig):
+    """The artists of every axes and the figure's own (legends, texts), without the axes and the figure patch."""
+    found = [child for ax in fig.axes for child in ax.get_children()]
+    return found + [child for child in fig.get_children() if child not in fig.axes and child is not fig.patch]
+
+
 def stale_artists(fig):
-    """The artists of the figure that changed since they were last drawn."""
-    children = [child for ax in fig.axes for child in ax.get_children()]
-    children += [child for child in fig.get_children() if child not in fig.axes and child is not fig.patch]
-    return [child for child in children if child.stale]
+    """The artists of the figure that changed since they were last drawn.
+
+    A text set again to what it already showed (a title re-set with the same words, size and colour on
+    every frame) has not changed: redrawing it would cost more than anything else in the frame.
+    """
+    return [child for child in children(fig)
+            if child.stale and not (isinstance(child, Text) and getattr(child, "drawn_as", None) == looks(child))]
+
+
+def settle(fig):
+    """Mark every artist as drawn after a full draw, and remember how each text looked.
+
+    Drawing an axes re-positions its titles, which marks them stale although nothing changed; left so,
+    every title would be taken for a moving artist and redrawn on every frame (text is what Agg draws
+    slowest).
+    """
+    for child in children(fig):
+        child.stale = False
+        if isinstance(child, Text):
+            child.drawn_as = looks(child)
+
+
+def looks(text):
+    """What decides how a text artist looks on screen."""
+    return (text.get_text(), text.get_color(), text.get_fontproperties(), text.get_position(), text.get_rotation(),
+            text.get_visible(), text.get_horizontalalignment(), text.get_verticalalignment(), text.get_alpha())
 
 
 def is_frame(artist):
