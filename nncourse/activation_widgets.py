@@ -135,10 +135,11 @@ def softmax_explorer(softmax, logits=(2.0, 1.0, 0.1, -1.0), temperature=1.0):
 def chain_gradients(function, derivative, depth, w, x):
     """|d a_depth / d z_k| for k = 1..depth in a chain a_k = g(w a_{k-1}), a_0 = x (one unit per layer)."""
     a, slopes = float(x), []
-    for _ in range(depth):
-        z = w * a
-        slopes.append(float(evaluate(derivative, z)))
-        a = float(evaluate(function, z))
+    with np.errstate(all="ignore"):  # once around the loop: entering it costs more than a scalar step
+        for _ in range(depth):
+            z = w * a
+            slopes.append(float(np.asarray(derivative(z), dtype=float)))
+            a = float(np.asarray(function(z), dtype=float))
     # the gradient reaching layer k's pre-activation is g'(z_k) times (w g'(z_j)) for every later layer j
     later = np.cumprod(([1.0] + [w * s for s in reversed(slopes[1:])]))[::-1]
     return np.abs(np.array(slopes) * later)
@@ -189,15 +190,16 @@ def gradient_depth(sigmoid, sigmoid_grad, relu, relu_grad, depth=10):
 def train_neuron(function, derivative, x, y, w0, b0, lr, num_epochs):
     """Gradient descent on the loss (a - y)^2 / 2 of one neuron a = g(w x + b); returns the loss per step."""
     w, b, losses = float(w0), float(b0), np.empty(num_epochs)
-    for step in range(num_epochs):
-        z = w * x + b
-        a = float(evaluate(function, z))
-        losses[step] = 0.5 * (a - y) ** 2
-        dz = (a - y) * float(evaluate(derivative, z))
-        w, b = w - lr * dz * x, b - lr * dz
-        if not np.isfinite(w + b):
-            losses[step + 1:] = np.nan
-            break
+    with np.errstate(all="ignore"):  # once around the loop: entering it costs more than a scalar step
+        for step in range(num_epochs):
+            z = w * x + b
+            a = float(np.asarray(function(z), dtype=float))
+            losses[step] = 0.5 * (a - y) ** 2
+            dz = (a - y) * float(np.asarray(derivative(z), dtype=float))
+            w, b = w - lr * dz * x, b - lr * dz
+            if not np.isfinite(w + b):
+                losses[step + 1:] = np.nan
+                break
     return losses
 
 
