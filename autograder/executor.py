@@ -18,9 +18,10 @@ from nbclient.exceptions import CellTimeoutError, DeadKernelError
 from nbformat.v4 import new_output
 from nbgrader.preprocessors import Execute
 from nbgrader.utils import is_grade, is_solution
-from traitlets import Dict, Float, Integer, List, Unicode
+from traitlets import Instance, Unicode
 
-from autograder import wire
+from autograder import sandbox, wire
+from autograder.job import Job
 
 CALLBACK_PROMPT = "\x00nncourse-callback:"
 MAX_TEXT = 20_000  # characters of one error message or of a test's own printed output
@@ -78,18 +79,14 @@ class TesterProcess:
 class TestedExecute(Execute):
     """Execute student cells in the sandboxed kernel and test cells in the tester; cap time and output."""
 
+    job = Instance(Job, help="the job being graded (autograder.runner puts it in the configuration)").tag(config=True)
     findings_path = Unicode("").tag(config=True)
-    notebook_budget = Float(0.0, help="seconds for the whole notebook (0: no limit)").tag(config=True)
-    output_limit = Integer(2_000_000, help="bytes of output kept per notebook, of every kind").tag(config=True)
-    tester_argv = List(help="command that starts the tester").tag(config=True)
-    tester_env = Dict(help="environment of the tester").tag(config=True)
-    bindings = Dict(help="names the lesson's setup cell imports: name -> [module, attribute]").tag(config=True)
 
     def __init__(self, *args, **kwargs):
-        from autograder.sandbox import SandboxKernelManager
-
-        kwargs["kernel_manager_class"] = SandboxKernelManager
+        kwargs["kernel_manager_class"] = sandbox.SandboxKernelManager
         super().__init__(*args, **kwargs)
+        self.timeout = self.job.cell_timeout
+        self.notebook_budget, self.output_limit = self.job.notebook_budget, self.job.output_limit
         self.interrupt_on_timeout = False  # a kernel that ignores interrupts must not hang the grader
         self.raise_on_iopub_timeout = False
         self.iopub_timeout = 15
@@ -168,8 +165,8 @@ class TestedExecute(Execute):
 
     def start_tester(self):
         """A new tester process, sent the lesson's setup imports (its answer is awaited before the first test)."""
-        self.tester = TesterProcess(self.tester_argv, self.tester_env)
-        self.tester.send({"op": "setup", "bindings": self.bindings})
+        self.tester = TesterProcess(*sandbox.tester_argv(self.job))
+        self.tester.send({"op": "setup", "bindings": self.job.bindings})
         self.tester_ready = False
 
     def run_test(self, cell, resources):

@@ -23,6 +23,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress as RichProgres
 from rich.progress import TimeElapsedColumn, TimeRemainingColumn
 
 from autograder import gradebook, integrity, sandbox, submissions
+from autograder.job import Job
 from publish import bundle, notebooks
 
 VERSION = "1"  # bump when grading changes, so cached results are not reused
@@ -135,7 +136,7 @@ class Worker:
         if self.process is None or self.process.poll() is not None:
             self.start()
         try:
-            self.process.stdin.write((job["job_file"] + "\n").encode())
+            self.process.stdin.write((job.to_json() + "\n").encode())
             self.process.stdin.flush()
             ready = select.select([self.process.stdout], [], [], timeout)[0]
             finished = bool(ready) and self.process.stdout.readline().strip() == b"done"
@@ -144,12 +145,12 @@ class Worker:
         if not finished:
             self.stop()
             if not ready:
-                return {"sid": job["sid"], "autograde_ok": False, "findings": [f"hard time limit ({timeout} s): killed"],
+                return {"sid": job.sid, "autograde_ok": False, "findings": [f"hard time limit ({timeout} s): killed"],
                         "error": "killed after the hard time limit"}
-        result_file = Path(job["result"])
+        result_file = Path(job.result_file)
         if finished and result_file.exists():
             return json.loads(result_file.read_text())
-        return {"sid": job["sid"], "autograde_ok": False, "findings": [], "error": "the grading process stopped"}
+        return {"sid": job.sid, "autograde_ok": False, "findings": [], "error": "the grading process stopped"}
 
 
 def lesson_bundle(cache):
@@ -179,8 +180,8 @@ def run_on_dask(jobs, opts, cache, collect):
         bundle = client.scatter(lesson_bundle(cache), broadcast=True)
         futures = {}
         for job in jobs:
-            payload = {"job": job, "notebook": Path(job["notebook"]).read_bytes()}
-            future = client.submit(runner.grade_data, payload, bundle, key=f"grade-{job['key'][:20]}-{job['sid']}",
+            payload = {"job": job.to_json(), "notebook": Path(job.notebook).read_bytes()}
+            future = client.submit(runner.grade_data, payload, bundle, key=f"grade-{job.key[:20]}-{job.sid}",
                                    retries=2, pure=False)
             futures[future] = job
         for future in finished(futures):
@@ -188,7 +189,7 @@ def run_on_dask(jobs, opts, cache, collect):
             try:
                 result = future.result()
             except Exception as error:  # noqa: BLE001 - a task that failed everywhere scores 0 with its reason
-                result = {"sid": job["sid"], "autograde_ok": False, "findings": [],
+                result = {"sid": job.sid, "autograde_ok": False, "findings": [],
                           "error": f"{type(error).__name__}: {error}"}
             collect(job, result)
     finally:
@@ -324,7 +325,7 @@ def safe_write(data, target):
 
 
 def plan(sub, row, released, opts, work, cache, lesson_key, use_sandbox, bindings):
-    """Check one submission and write its job file; None when it is fatal (zero) or its result is cached."""
+    """Check one submission and return its job; None when it is fatal (zero) or its result is cached."""
     lesson, sid = opts.lesson, sub.sid
     raw = sub.path.read_bytes()
     report = integrity.check(raw, released, sub.path.name, lesson, opts.max_bytes, sub.scheme == "plain")
@@ -341,16 +342,12 @@ def plan(sub, row, released, opts, work, cache, lesson_key, use_sandbox, binding
             return None
     notebook_file = work / "jobs" / f"{sid}.ipynb"
     nbformat.write(report.notebook, notebook_file)
-    job = {"sid": sid, "lesson": lesson, "scratch": str(work / "scratch" / sid), "notebook": str(notebook_file),
-           "template_db": str(cache / "template.db"), "course": str(cache / "course"),
-           "mplconfig": str(cache / "mpl"), "sandbox": use_sandbox, "limits": opts.limits,
-           "bindings": bindings, "cell_timeout": opts.cell_timeout,
-           "notebook_budget": opts.notebook_timeout, "output_limit": opts.output_limit,
-           "result": str(work / "jobs" / f"{sid}.result.json"), "key": key,
-           "timestamp": sub.timestamp.isoformat() if sub.timestamp and sub.scheme == "exchange" else None}
-    job["job_file"] = str(work / "jobs" / f"{sid}.json")
-    Path(job["job_file"]).write_text(json.dumps(job))
-    return job
+    return Job(sid=sid, lesson=lesson, key=key, notebook=str(notebook_file), scratch=str(work / "scratch" / sid),
+               template_db=str(cache / "template.db"), course=str(cache / "course"), mplconfig=str(cache / "mpl"),
+               sandbox=use_sandbox, limits=opts.limits, bindings=bindings, cell_timeout=opts.cell_timeout,
+               notebook_budget=opts.notebook_timeout, output_limit=opts.output_limit,
+               result_file=str(work / "jobs" / f"{sid}.result.json"),
+               timestamp=sub.timestamp.isoformat() if sub.timestamp and sub.scheme == "exchange" else None)
 
 
 def grade(opts, warn=lambda text: print(text, file=sys.stderr)):
@@ -393,11 +390,11 @@ def grade(opts, warn=lambda text: print(text, file=sys.stderr)):
 
         def collect(job, result):
             try:
-                collect_result(job, result, rows[job["sid"]], opts, released, work)
+                collect_result(job, result, rows[job.sid], opts, released, work)
             except Exception as error:  # noqa: BLE001 - one student's result never stops the batch
-                finish(rows[job["sid"]], {"autograde_ok": False, "error": f"{type(error).__name__}: {error}"},
+                finish(rows[job.sid], {"autograde_ok": False, "error": f"{type(error).__name__}: {error}"},
                        opts, released)
-            progress.step(job["sid"])
+            progress.step(job.sid)
 
         if opts.scheduler or opts.cluster:
             run_on_dask(jobs, opts, cache, collect)
@@ -408,11 +405,11 @@ def grade(opts, warn=lambda text: print(text, file=sys.stderr)):
 
 def collect_result(job, result, row, opts, released, work):
     """Publish one runner's outputs, cache its result, merge it into the gradebook."""
-    result["key"] = job["key"]
+    result["key"] = job.key
     if result.get("autograde_ok"):
-        result.update(publish(result, opts, job["sid"]))
-        (work / "results" / f"{job['sid']}.json").write_text(json.dumps(result))
-    shutil.rmtree(job["scratch"], ignore_errors=True)
+        result.update(publish(result, opts, job.sid))
+        (work / "results" / f"{job.sid}.json").write_text(json.dumps(result))
+    shutil.rmtree(job.scratch, ignore_errors=True)
     finish(row, result, opts, released)
 
 

@@ -1,6 +1,6 @@
 """Grade one submission in its own scratch course: nbgrader autograde + generate_feedback, result as JSON.
 
-    python -m autograder.runner JOB.json     (started by autograder.grading, one process per submission)
+    python -m autograder.runner --serve     (a long-lived worker started by autograder.grading: one job per line)
 """
 import hashlib
 import io
@@ -26,6 +26,7 @@ from traitlets.config import Config
 
 from autograder import sandbox
 from autograder.executor import TestedExecute
+from autograder.job import Job
 
 class FeedbackView(Preprocessor):
     """Feedback shows the tests' verdicts, never hidden test code or what the student's own cells printed."""
@@ -50,20 +51,20 @@ class FeedbackView(Preprocessor):
 
 def prepare(job):
     """Lay out the scratch course (gradebook copy, submitted notebook); the kernel never sees this folder."""
-    scratch, lesson, sid = Path(job["scratch"]), job["lesson"], job["sid"]
+    scratch, lesson, sid = Path(job.scratch), job.lesson, job.sid
     if scratch.exists():
         shutil.rmtree(scratch)
     submitted = scratch / "submitted" / sid / lesson
     submitted.mkdir(parents=True)
-    shutil.copyfile(job["notebook"], submitted / f"{lesson}.ipynb")
-    if job.get("timestamp"):
-        (submitted / "timestamp.txt").write_text(job["timestamp"])
+    shutil.copyfile(job.notebook, submitted / f"{lesson}.ipynb")
+    if job.timestamp:
+        (submitted / "timestamp.txt").write_text(job.timestamp)
     (scratch / "source" / lesson).mkdir(parents=True)
-    shutil.copyfile(job["template_db"], scratch / "gradebook.db")
+    shutil.copyfile(job.template_db, scratch / "gradebook.db")
     return scratch
 
 
-def config_for(job, scratch, settings):
+def config_for(job, scratch, cgroup=None):
     """nbgrader configuration for the scratch course, with test cells run by the sandboxed tester."""
     c = Config()
     c.CourseDirectory.root = str(scratch)
@@ -72,12 +73,8 @@ def config_for(job, scratch, settings):
     c.CourseDirectory.source_directory = "source"
     defaults = Autograde().autograde_preprocessors
     c.Autograde.autograde_preprocessors = [TestedExecute if step is Execute else step for step in defaults]
-    argv, env = sandbox.tester_argv(settings)
-    c.TestedExecute.tester_argv, c.TestedExecute.tester_env = argv, env
-    c.TestedExecute.bindings = job["bindings"]
-    c.TestedExecute.timeout = job["cell_timeout"]
-    c.TestedExecute.notebook_budget = job["notebook_budget"]
-    c.TestedExecute.output_limit = job["output_limit"]
+    c.TestedExecute.job = c.SandboxKernelManager.job = job
+    c.SandboxKernelManager.cgroup_wrap = cgroup.wrap if cgroup else None
     c.TestedExecute.findings_path = str(scratch / "findings.json")
     c.GenerateFeedback.preprocessors = [GetGrades, FeedbackView, SanitizeHTML, CSSHTMLHeaderPreprocessor]
     c.SanitizeHTML.enabled = True  # student markdown may hold <script>: escape it in the feedback page
@@ -109,22 +106,17 @@ def scores(scratch, lesson, sid):
 def run(job):
     """Autograde and generate feedback for one job; return the result dictionary."""
     scratch = prepare(job)
-    lesson, sid = job["lesson"], job["sid"]
-    cgroup = sandbox.PidsCgroup(f"{os.getpid()}-{sid}", job["limits"]["processes"]) if job["sandbox"] else None
+    lesson, sid = job.lesson, job.sid
+    cgroup = sandbox.PidsCgroup(f"{os.getpid()}-{sid}", job.limits["processes"]) if job.sandbox else None
     # unix socket paths must stay under ~107 characters, so the kernel's sockets live in a short /tmp folder
-    kerneldir = Path(tempfile.mkdtemp(prefix="nnk-"))
-    notebook = kerneldir / f"{lesson}.ipynb"
-    shutil.copyfile(job["notebook"], notebook)  # the student's own notebook, readable in the kernel's folder
-    settings = {"sandbox": job["sandbox"], "kerneldir": str(kerneldir), "course": job["course"],
-                "mplconfig": job["mplconfig"], "notebook": str(notebook), "limits": job["limits"],
-                "cgroup_wrap": cgroup.wrap if cgroup else None}
-    sandbox.SandboxKernelManager.settings = settings
-    config = config_for(job, scratch, settings)
+    job = job.placed(kerneldir=tempfile.mkdtemp(prefix="nnk-"))
+    shutil.copyfile(job.notebook, sandbox.kernel_notebook(job))  # the student's own notebook, readable in the kernel's folder
+    config = config_for(job, scratch, cgroup)
     api = NbGraderAPI(coursedir=CourseDirectory(config=config), config=config)
     try:
         graded = api.autograde(lesson, sid, force=True, create=True)
     finally:
-        shutil.rmtree(kerneldir, ignore_errors=True)
+        shutil.rmtree(job.kerneldir, ignore_errors=True)
         if cgroup:
             cgroup.close()
     result = {"sid": sid, "autograde_ok": bool(graded.get("success")), "log": graded.get("log", "")[-4000:]}
@@ -163,13 +155,13 @@ def grade_data(payload, bundle):
     with tempfile.TemporaryDirectory(prefix="nngrade-") as tmp:
         tmp = Path(tmp)
         (tmp / "submission.ipynb").write_bytes(payload["notebook"])
-        job = dict(payload["job"], notebook=str(tmp / "submission.ipynb"), scratch=str(tmp / "scratch"),
-                   template_db=str(folder / "template.db"), course=str(folder / "course"),
-                   mplconfig=str(folder / "mpl"))
+        job = Job.from_json(payload["job"]).placed(
+            notebook=str(tmp / "submission.ipynb"), scratch=str(tmp / "scratch"), template_db=str(folder / "template.db"),
+            course=str(folder / "course"), mplconfig=str(folder / "mpl"))
         try:
             result = run(job)
         except Exception as error:  # reported as a grading failure for this student
-            result = {"sid": job["sid"], "autograde_ok": False, "error": f"{type(error).__name__}: {error}",
+            result = {"sid": job.sid, "autograde_ok": False, "error": f"{type(error).__name__}: {error}",
                       "findings": []}
         for key in ("feedback", "autograded"):
             path = result.pop(key, None)
@@ -178,31 +170,30 @@ def grade_data(payload, bundle):
     return result
 
 
-def grade_file(job_file):
-    """Grade the job in job_file and write its result file; never raises."""
+def grade_line(line):
+    """Grade the job given as one line of JSON and write its result file; never raises."""
     try:
-        job = json.loads(Path(job_file).read_text())
-    except (OSError, ValueError):
+        job = Job.from_json(line)
+    except (TypeError, ValueError):
         return
     try:
         result = run(job)
     except Exception as error:  # reported as a grading failure for this student, never a crash of the batch
-        result = {"sid": job["sid"], "autograde_ok": False, "error": f"{type(error).__name__}: {error}", "findings": []}
-    Path(job["result"]).write_text(json.dumps(result))
+        result = {"sid": job.sid, "autograde_ok": False, "error": f"{type(error).__name__}: {error}", "findings": []}
+    Path(job.result_file).write_text(json.dumps(result))
 
 
 def main():
-    """`runner JOB.json` grades one job; `runner --serve` grades one job file per stdin line (a long-lived worker:
-    nbgrader and nbconvert are imported once, not once per notebook)."""
+    """`runner --serve` grades one job per stdin line, a Job as JSON (a long-lived worker: nbgrader and nbconvert
+    are imported once, not once per notebook)."""
     if sys.argv[1:] != ["--serve"]:
-        grade_file(sys.argv[1])
-        return
+        sys.exit("usage: python -m autograder.runner --serve   (one job per stdin line, as JSON)")
     # the protocol keeps private copies of stdin/stdout: kernels started later inherit /dev/null and the log
     requests, replies = os.fdopen(os.dup(0), "r"), os.fdopen(os.dup(1), "w")
     os.dup2(os.open(os.devnull, os.O_RDONLY), 0)
     os.dup2(2, 1)
     for line in requests:
-        grade_file(line.strip())
+        grade_line(line.strip())
         replies.write("done\n")
         replies.flush()
 

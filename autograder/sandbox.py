@@ -8,6 +8,9 @@ from functools import lru_cache
 from pathlib import Path
 
 from jupyter_client.manager import AsyncKernelManager
+from traitlets import Any, Instance
+
+from autograder.job import Job
 
 HERE = Path(__file__).resolve().parent
 KERNEL_FILES = ("student_kernel.py", "wire.py", "keras_wire.py")
@@ -81,21 +84,27 @@ def program_binds(target, names):
     return args
 
 
-def kernel_command(kerneldir, course_path, mplconfig, notebook, limits):
+def kernel_notebook(job):
+    """The student's own notebook as the kernel sees it: a copy in the kernel's socket folder."""
+    return Path(job.kerneldir) / f"{job.lesson}.ipynb"
+
+
+def kernel_command(job):
     """bwrap argv prefix for the student's kernel: the course copy, its own notebook, a capped scratch folder."""
-    args = base_command(limits)
-    args += capped_tmpfs("/student", int(limits.get("scratch_mb", 64)))
-    args += ["--ro-bind", str(course_path), "/grader/course", "--ro-bind", str(mplconfig), "/grader/mpl",
-             "--bind", str(kerneldir), str(kerneldir), "--ro-bind", str(notebook), f"/student/{Path(notebook).name}"]
+    args = base_command(job.limits)
+    args += capped_tmpfs("/student", int(job.limits.get("scratch_mb", 64)))
+    notebook = kernel_notebook(job)
+    args += ["--ro-bind", job.course, "/grader/course", "--ro-bind", job.mplconfig, "/grader/mpl",
+             "--bind", job.kerneldir, job.kerneldir, "--ro-bind", str(notebook), f"/student/{notebook.name}"]
     args += program_binds("/grader/kernel", KERNEL_FILES)
     args += ["--chdir", "/student", "--setenv", "PYTHONPATH", "/grader/course:/grader/kernel"]
     return args
 
 
-def tester_command(course_path, mplconfig, limits):
+def tester_command(job):
     """Full argv of the tester: like the kernel's sandbox, without the student's files or any writable host folder."""
-    args = base_command(limits)
-    args += ["--ro-bind", str(course_path), "/grader/course", "--ro-bind", str(mplconfig), "/grader/mpl"]
+    args = base_command(job.limits)
+    args += ["--ro-bind", job.course, "/grader/course", "--ro-bind", job.mplconfig, "/grader/mpl"]
     args += program_binds("/grader/tester", TESTER_FILES)
     args += ["--chdir", "/tmp", "--setenv", "PYTHONPATH", "/grader/course:/grader/tester"]
     return args + [sys.executable, "/grader/tester/tester.py"]
@@ -107,11 +116,11 @@ def unsandboxed_env(course_path):
             "OMP_NUM_THREADS": "1", "MPLBACKEND": "agg", "KERAS_BACKEND": "jax", "JAX_ENABLE_X64": "1", "PATH": os.environ.get("PATH", "")}
 
 
-def tester_argv(settings):
-    """(argv, environment) that start the tester for these settings."""
-    if settings.get("sandbox"):
-        return tester_command(settings["course"], settings["mplconfig"], settings["limits"]), {}
-    return [sys.executable, str(HERE / "tester.py")], unsandboxed_env(settings["course"])
+def tester_argv(job):
+    """(argv, environment) that start the tester for this job."""
+    if job.sandbox:
+        return tester_command(job), {}
+    return [sys.executable, str(HERE / "tester.py")], unsandboxed_env(job.course)
 
 
 class PidsCgroup:
@@ -149,14 +158,14 @@ class PidsCgroup:
 class SandboxKernelManager(AsyncKernelManager):
     """Kernel manager that starts the student kernel launcher inside bubblewrap and talks to it over unix sockets."""
 
-    settings = {}  # filled in by autograder.runner before nbgrader starts the kernel
+    job = Instance(Job, help="the job being graded (autograder.runner puts it in the configuration)").tag(config=True)
+    cgroup_wrap = Any(None, help="argv -> argv that starts it inside the job's pids cgroup").tag(config=True)
 
     def __init__(self, **kwargs):
-        kwargs.setdefault("transport", "ipc")
-        kerneldir = Path(self.settings["kerneldir"])
-        kwargs.setdefault("ip", str(kerneldir / "kernel"))
-        kwargs.setdefault("connection_file", str(kerneldir / "connection.json"))
         super().__init__(**kwargs)
+        self.transport = "ipc"  # unix sockets in the job's short kernel folder, bound into the sandbox
+        self.ip = str(Path(self.job.kerneldir) / "kernel")
+        self.connection_file = str(Path(self.job.kerneldir) / "connection.json")
 
     @property
     def kernel_spec(self):
@@ -170,13 +179,13 @@ class SandboxKernelManager(AsyncKernelManager):
         """Replace `python -m ipykernel_launcher` with the student kernel launcher, wrapped in the sandbox."""
         cmd = super().format_kernel_cmd(extra_arguments)
         rest = cmd[cmd.index("-f"):] if "-f" in cmd else ["-f", self.connection_file]
-        s = self.settings
-        limits = json.dumps(s.get("limits", DEFAULT_LIMITS))
-        if s.get("sandbox"):
-            prefix = kernel_command(s["kerneldir"], s["course"], s["mplconfig"], s["notebook"], s["limits"])
-            argv = prefix + ["--setenv", "GRADER_LIMITS", limits, sys.executable, "/grader/kernel/student_kernel.py"]
+        limits = json.dumps(self.job.limits)
+        if self.job.sandbox:
+            argv = kernel_command(self.job) + ["--setenv", "GRADER_LIMITS", limits,
+                                               sys.executable, "/grader/kernel/student_kernel.py"]
         else:
-            os.environ.update(unsandboxed_env(s["course"]), GRADER_LIMITS=limits)
-            argv = [sys.executable, str(HERE / "student_kernel.py")]
+            env = dict(unsandboxed_env(self.job.course), GRADER_LIMITS=limits)
+            argv = ["/usr/bin/env", *(f"{key}={value}" for key, value in env.items()),
+                    sys.executable, str(HERE / "student_kernel.py")]
         argv += rest
-        return s["cgroup_wrap"](argv) if s.get("cgroup_wrap") else argv
+        return self.cgroup_wrap(argv) if self.cgroup_wrap else argv

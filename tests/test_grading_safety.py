@@ -7,6 +7,7 @@ import nbformat
 import pytest
 
 from autograder import grading, integrity
+from autograder.job import Job
 from publish import notebooks
 
 LESSON = "01_neuron"
@@ -123,7 +124,10 @@ def test_released_notebook_is_unchanged_by_the_repair():
 def test_a_worker_that_dies_is_replaced(tmp_path):
     worker = grading.Worker(tmp_path / "worker.log")
     try:
-        broken = {"sid": "x", "job_file": str(tmp_path / "missing.json"), "result": str(tmp_path / "x.result.json")}
+        broken = Job(sid="x", lesson=LESSON, key="k", notebook=str(tmp_path / "missing.ipynb"), scratch=str(tmp_path / "s"),
+                     template_db=str(tmp_path / "missing.db"), course=str(tmp_path), mplconfig=str(tmp_path), sandbox=False,
+                     limits={}, bindings={}, cell_timeout=5, notebook_budget=5, output_limit=1000,
+                     result_file=str(tmp_path / "x.result.json"))
         first = worker.run(broken, timeout=120)
         assert first["autograde_ok"] is False
         worker.process.stdin.close()  # the worker ends; the next job must start a new one

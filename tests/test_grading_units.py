@@ -10,6 +10,7 @@ import nbformat
 import pytest
 
 from autograder import integrity, submissions
+from autograder.job import Job
 from publish import bundle, notebooks
 
 ROOT = notebooks.ROOT
@@ -245,3 +246,14 @@ def test_help_for_every_command():
     for command in ([], ["release"], ["grade"]):
         done = cli(*command, "--help")
         assert done.returncode == 0 and "usage:" in done.stdout
+
+
+def test_job_travels_as_one_line_of_json_and_refuses_unknown_fields():
+    job = Job(sid="ada", lesson=LESSON, key="k", notebook="/n.ipynb", scratch="/s", template_db="/t.db", course="/c",
+              mplconfig="/m", sandbox=True, limits={"memory_mb": 1}, bindings={"np": ["numpy", None]}, cell_timeout=30,
+              notebook_budget=300, output_limit=1000, timestamp="2026-01-01T00:00:00")
+    text = job.to_json()
+    assert "\n" not in text and Job.from_json(text) == job
+    assert job.placed(course="/elsewhere").course == "/elsewhere" and job.course == "/c"
+    with pytest.raises(TypeError):
+        Job.from_json(text.replace('"sid"', '"student"'))
