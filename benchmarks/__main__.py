@@ -21,7 +21,7 @@ import time
 from pathlib import Path
 
 from benchmarks import stats
-from benchmarks.runall import lessons as find_lessons, run_all_seconds
+from benchmarks.runall import lessons as find_lessons, run_all_seconds, uses_keras
 
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "benchmarks" / "results"
@@ -48,8 +48,9 @@ def bench_run_all(lesson_list, rows, results):
             seconds, startup, error = run_all_seconds(lesson)
         except Exception as failure:  # noqa: BLE001 - report, never crash
             seconds, startup, error = None, None, f"{type(failure).__name__}: {failure}"
-        budget = stats.run_all_budget(lesson)
+        budget = stats.run_all_budget(uses_keras(lesson))
         results["run_all"][lesson] = {"seconds": seconds, "kernel_start_s": startup, "budget_s": budget, "error": error}
+        print(f"  {lesson}: {stats.fmt(seconds, 1, ' s')}" + (f" ({error})" if error else ""), flush=True)
         note = f"kernel start {stats.fmt(startup, 1)} s" + (f"; ERROR {error}" if error else "")
         rows.append([lesson, "Run All (solution, nbclient)", stats.fmt(seconds, 2, " s"), f"< {budget:g} s",
                      stats.verdict(seconds, budget), "", note])
@@ -59,6 +60,7 @@ def bench_widgets(lesson_list, updates, rows, results):
     from benchmarks.widgets import lesson_widgets, time_widget
     budget = stats.BUDGETS["kernel_p95_ms"]
     for lesson in lesson_list:
+        print(f"  {lesson}", flush=True)
         try:
             found = lesson_widgets(lesson)
         except Exception as failure:  # noqa: BLE001
@@ -90,7 +92,7 @@ def bench_widgets(lesson_list, updates, rows, results):
 
 def browser_figures(measure, lesson_list, rows, results):
     budget = stats.BUDGETS["repaint_p95_ms"]
-    data, source = None, None
+    data, source, sweeps = None, None, {}
     if measure:
         from tests.browser import harness
         if not harness.chromium_available():
@@ -103,11 +105,13 @@ def browser_figures(measure, lesson_list, rows, results):
         if recorded.exists():
             saved = json.loads(recorded.read_text())
             data, source = saved.get("lessons", {}), f"from the browser tests at {saved.get('measured_at')}"
+            sweeps = saved.get("sweeps", {})
     if not data:
         rows.append(["course", "browser input-to-repaint", "-", f"<= {budget:g} ms", "-", "",
                      "skipped: run with --browser, or run the browser tests first"])
         return
     for lesson, kinds in sorted(data.items()):
+        sweep_rows(lesson, kinds.get("sweeps", []) or sweeps.get(lesson, []), source, rows, results)
         both = kinds.get("mouse", []) + kinds.get("keyboard", [])
         summary = stats.summary(both)
         results["browser"][lesson] = {"all_ms": summary, "mouse_ms": stats.summary(kinds.get("mouse", [])),
@@ -117,14 +121,30 @@ def browser_figures(measure, lesson_list, rows, results):
                      f"median {stats.fmt(summary['median'], 0)} ms, n={summary['n']} (mouse+keys), {source}"])
 
 
-def measure_browser(harness, lesson_list, presses=10):
-    """Open each completed lesson in chromium and time arrow-key presses and a drag on its sliders."""
+def sweep_rows(lesson, sweeps, source, rows, results):
+    """Table rows for the 60 Hz sweeps: paints per second during the drag and the lag to the final paint."""
+    for sweep in sweeps:
+        training = sweep["kind"] == "rate"  # the course's learning-rate sliders retrain a network per value
+        floor = stats.BUDGETS["sweep_paints_per_s_training" if training else "sweep_paints_per_s"]
+        lag_budget = stats.BUDGETS["sweep_lag_ms"]
+        results.setdefault("sweeps", {}).setdefault(lesson, []).append(dict(sweep, source=source))
+        rows.append([lesson, f"60 Hz drag, {sweep['kind']} slider: paints/s", stats.fmt(sweep["paints_per_s"], 1),
+                     f">= {floor:g}", stats.verdict_at_least(sweep["paints_per_s"], floor), "",
+                     ("training widget; " if training else "") + source])
+        rows.append([lesson, f"60 Hz drag, {sweep['kind']} slider: last input to final paint",
+                     stats.fmt(sweep["lag_ms"], 0, " ms"), f"<= {lag_budget:g} ms",
+                     stats.verdict(sweep["lag_ms"], lag_budget), "", source])
+
+
+def measure_browser(harness, lesson_list, presses=10, sweeps=3):
+    """Open each completed lesson in chromium; time arrow-key presses, a drag and 60 Hz sweeps on its sliders."""
     data = {}
     with harness.LabServer(lessons=[l for l in lesson_list if l in harness.lesson_names()]) as server, \
             harness.browser() as context:
         for lesson in server.lessons:
+            print(f"browser: {lesson}...", flush=True)
             page = harness.LessonPage(context, server, lesson, completed=True, tag="benchmark")
-            times = data.setdefault(lesson, {"mouse": [], "keyboard": []})
+            times = data.setdefault(lesson, {"mouse": [], "keyboard": [], "sweeps": []})
             try:
                 page.open()
                 page.run_all()
@@ -136,6 +156,10 @@ def measure_browser(harness, lesson_list, presses=10):
                     times["mouse"].append(page.drag(info["index"]))
                     page.settle_canvas(info["index"])
                     times["keyboard"] += [page.press(info["index"]) for _ in range(presses)]
+                    measured = [page.sweep(info["index"]) for _ in range(sweeps)]
+                    rates, lags = [m[0] for m in measured], [m[1] for m in measured if m[1] is not None]
+                    times["sweeps"].append({"kind": kind, "paints_per_s": stats.percentile(rates, 50),
+                                            "lag_ms": stats.percentile(lags, 50)})
             except Exception as failure:  # noqa: BLE001 - keep measuring the other lessons
                 print(f"browser measurement of {lesson} stopped: {failure}", file=sys.stderr)
             finally:
@@ -245,8 +269,10 @@ def main(argv=None):
                "run_all": {}, "widgets": {}, "browser": {}}
     rows = []
     if not args.no_run_all:
+        print("Run All per lesson...", flush=True)
         bench_run_all(lesson_list, rows, results)
     if not args.no_widgets:
+        print("kernel-side widget updates per lesson...", flush=True)
         bench_widgets(lesson_list, args.updates, rows, results)
     browser_figures(args.browser, lesson_list, rows, results)
     if args.suite:

@@ -15,6 +15,13 @@ def lessons(root=ROOT, folder="solutions"):
                   if re.match(r"^\d\d_[a-z0-9_]+$", p.name) and (p / f"{p.name}.ipynb").exists())
 
 
+def uses_keras(lesson, root=ROOT):
+    """True when the solution notebook's code builds Keras models (its Run All budget is larger)."""
+    import nbformat
+    nb = nbformat.read(root / "solutions" / lesson / f"{lesson}.ipynb", as_version=4)
+    return any("keras" in cell.source for cell in nb.cells if cell.cell_type == "code")
+
+
 def run_all_seconds(lesson, root=ROOT, timeout=600):
     """(seconds to run every cell, seconds to start the kernel, error or None) for the solution notebook."""
     import nbformat

@@ -2,10 +2,13 @@
 import math
 
 BUDGETS = {
-    "run_all_s": 5.0,          # per lesson
-    "run_all_s_keras": 20.0,   # 07_keras
+    "run_all_s": 10.0,         # per lesson
+    "run_all_s_keras": 20.0,   # a lesson that builds Keras models
     "kernel_p95_ms": 20.0,     # callback + redraw, per widget
     "repaint_p95_ms": 100.0,   # browser input to repaint
+    "sweep_paints_per_s": 20.0,           # a 60 Hz drag over a drawing widget
+    "sweep_paints_per_s_training": 5.0,   # ... over a widget that trains a network per value
+    "sweep_lag_ms": 100.0,     # last input of the drag to the final paint
 }
 
 
@@ -28,9 +31,16 @@ def summary(values):
             "max": max(values) if values else None}
 
 
-def run_all_budget(lesson):
-    """Run All budget in seconds for a lesson folder name (the Keras lesson gets more)."""
-    return BUDGETS["run_all_s_keras"] if "keras" in lesson else BUDGETS["run_all_s"]
+def run_all_budget(uses_keras):
+    """Run All budget in seconds (a lesson that builds Keras models gets more)."""
+    return BUDGETS["run_all_s_keras"] if uses_keras else BUDGETS["run_all_s"]
+
+
+def verdict_at_least(value, floor):
+    """'ok' at or above floor, 'UNDER' below it, '-' when there is no figure."""
+    if value is None:
+        return "-"
+    return "ok" if value >= floor else "UNDER"
 
 
 def verdict(value, budget):

@@ -28,7 +28,9 @@ def test_summary_verdict_ratio_and_budgets():
     assert stats.summary([])["p95"] is None
     assert stats.verdict(20.0, 20) == "ok" and stats.verdict(20.1, 20) == "OVER" and stats.verdict(None, 20) == "-"
     assert stats.ratio(30.0, 10.0) == 3.0 and stats.ratio(None, 1.0) is None and stats.ratio(1.0, 0) is None
-    assert stats.run_all_budget("07_keras") == 20 and stats.run_all_budget("01_neuron") == 5
+    assert stats.run_all_budget(True) == 20 and stats.run_all_budget(False) == 10
+    assert stats.verdict_at_least(21, 20) == "ok" and stats.verdict_at_least(4, 5) == "UNDER"
+    assert stats.verdict_at_least(None, 5) == "-"
 
 
 def test_table_aligns_columns_and_formats_missing_values():
