@@ -113,7 +113,12 @@ def architecture(model):
 
 
 def keras_gradients(model, X, y):
-    """(mean loss, gradients [(dW, db), ...]) of the sparse categorical cross-entropy, by JAX autodiff.
+    """(mean loss, gradients [(dW, db), ...]) of the sparse categorical cross-entropy, by JAX autodiff."""
+    return keras_pass(model, X, y)[:2]
+
+
+def keras_pass(model, X, y):
+    """(mean loss, gradients [(dW, db), ...], probabilities) from one compiled forward and backward pass.
 
     The jitted loss-and-gradient function is compiled once per architecture and reused for every model
     with the same layers (the weights are its arguments, so any twin of the same shape can use it).
@@ -124,13 +129,14 @@ def keras_gradients(model, X, y):
 
         def loss_of(trainable, non_trainable, X, y):
             probs, _ = template.stateless_call(trainable, non_trainable, X)
-            return loss_fn(y, probs)
+            return loss_fn(y, probs), probs
 
-        _GRADIENT_FUNCTIONS[key] = jax.jit(jax.value_and_grad(loss_of))
+        _GRADIENT_FUNCTIONS[key] = jax.jit(jax.value_and_grad(loss_of, has_aux=True))
     X = np.asarray(X, dtype=model.trainable_variables[0].dtype)
-    loss, grads = _GRADIENT_FUNCTIONS[key]([v.value for v in model.trainable_variables],
-                                           [v.value for v in model.non_trainable_variables], X, np.asarray(y))
-    return float(loss), pairs([np.asarray(g) for g in grads])
+    (loss, probs), grads = _GRADIENT_FUNCTIONS[key]([v.value for v in model.trainable_variables],
+                                                    [v.value for v in model.non_trainable_variables], X,
+                                                    np.asarray(y))
+    return float(loss), pairs([np.asarray(g) for g in grads]), np.asarray(probs)
 
 
 def keras_weights(model):
@@ -195,8 +201,8 @@ def parity_rows(results, dtype, build_model, transfer_weights, compile_model, ma
     """Fill one float type's column of the parity results (called with that float type active)."""
     model = transfer_weights(build_model(sizes, activation), params)
     probs, loss, grads = numpy_gradients(params, X, y, activation)
-    k_loss, k_grads = keras_gradients(model, X, y)
-    results["forward: probabilities"][dtype] = max_abs_diff(probs, np.asarray(model(X.astype(dtype))))
+    k_loss, k_grads, k_probs = keras_pass(model, X, y)  # one compiled pass instead of eager operations
+    results["forward: probabilities"][dtype] = max_abs_diff(probs, k_probs)
     results["loss (mean cross-entropy)"][dtype] = max_abs_diff(np.array(loss), np.array(k_loss))
     results["gradients: backprop vs autodiff"][dtype] = max_abs_diff(grads, k_grads)
     keras_runs = {}  # both Adam rows compare their NumPy rule with the same Keras run
