@@ -7,6 +7,7 @@ import sys
 from functools import lru_cache
 from pathlib import Path
 
+import zmq
 from jupyter_client.manager import AsyncKernelManager
 from traitlets import Any, Instance
 
@@ -16,6 +17,7 @@ HERE = Path(__file__).resolve().parent
 KERNEL_FILES = ("student_kernel.py", "wire.py", "keras_wire.py")
 TESTER_FILES = ("tester.py", "wire.py", "keras_wire.py")
 PIDS_CGROUP = Path("/sys/fs/cgroup/pids")
+MAX_MESSAGE_BYTES = 64 * 2**20  # the largest message the grader accepts from the student's kernel
 DEFAULT_LIMITS = {"memory_mb": 8192, "cpu_seconds": 120, "file_mb": 64, "open_files": 256, "processes": 64,
                   "scratch_mb": 64}
 
@@ -166,6 +168,13 @@ class SandboxKernelManager(AsyncKernelManager):
         self.transport = "ipc"  # unix sockets in the job's short kernel folder, bound into the sandbox
         self.ip = str(Path(self.job.kerneldir) / "kernel")
         self.connection_file = str(Path(self.job.kerneldir) / "connection.json")
+
+    def client(self, **kwargs):
+        """A client whose sockets drop any message over MAX_MESSAGE_BYTES before the grader reads it (a test call
+        answered with gigabytes costs the student that call, never the grader's memory)."""
+        kc = super().client(**kwargs)
+        kc.context.setsockopt(zmq.MAXMSGSIZE, MAX_MESSAGE_BYTES)
+        return kc
 
     @property
     def kernel_spec(self):

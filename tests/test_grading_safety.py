@@ -136,3 +136,40 @@ def test_a_worker_that_dies_is_replaced(tmp_path):
         assert second["autograde_ok"] is False and worker.process.poll() is None
     finally:
         worker.stop()
+
+
+def test_an_oversized_kernel_message_never_reaches_the_grader(tmp_path, monkeypatch):
+    """A reply over the cap is dropped by the grader's sockets (the executor then stops that kernel at its deadline)."""
+    import asyncio
+
+    from autograder import sandbox
+
+    monkeypatch.setattr(sandbox, "MAX_MESSAGE_BYTES", 1_000_000)
+    job = Job(sid="x", lesson=LESSON, key="k", notebook=str(tmp_path / "n.ipynb"), scratch=str(tmp_path / "s"),
+              template_db="", course=str(notebooks.ROOT), mplconfig=str(tmp_path), sandbox=False, limits={},
+              bindings={}, cell_timeout=30, notebook_budget=60, output_limit=1000, kerneldir=str(tmp_path))
+
+    async def replies():
+        km = sandbox.SandboxKernelManager(job=job)
+        await km.start_kernel()
+        kc = km.client()
+        kc.start_channels()
+        try:
+            await kc.wait_for_ready(timeout=60)
+            got = []
+            for size in (10, 5_000_000):
+                msg_id = kc.execute("", silent=True, user_expressions={"r": f"'x' * {size}"})
+                try:
+                    while True:
+                        reply = await kc.get_shell_msg(timeout=5)
+                        if reply["parent_header"].get("msg_id") == msg_id:
+                            got.append(len(reply["content"]["user_expressions"]["r"]["data"]["text/plain"]))
+                            break
+                except Exception:  # noqa: BLE001 - queue.Empty or a timeout: nothing arrived
+                    got.append(None)
+            return got
+        finally:
+            kc.stop_channels()
+            await km.shutdown_kernel(now=True)
+
+    assert asyncio.run(replies()) == [12, None]
