@@ -23,6 +23,7 @@ from matplotlib.legend import Legend
 from matplotlib.spines import Spine
 from matplotlib.text import Text
 
+from nncourse.frames import send_whole_frames
 from nncourse.student_code import StudentCode
 
 
@@ -56,6 +57,7 @@ class LiveFigure:
         self.background, self.animated = None, []
         self.blitting = self.output is None or not _in_kernel()  # a static inline figure is re-shown whole
         fig.stale_callback = None  # pyplot would otherwise redraw the whole figure on every artist change
+        send_whole_frames(fig.canvas)  # a frame the browser skips during a fast drag leaves nothing stale
         self.frames = Coalescer(self.render)
         for control in controls.values():
             control.observe(self.on_change, names="value")

@@ -8,7 +8,7 @@ matplotlib.use("Agg")
 
 from benchmarks import stats  # noqa: E402
 from benchmarks.runall import lessons  # noqa: E402
-from benchmarks.widgets import _deferred, control_sweeps, recording, time_widget  # noqa: E402
+from benchmarks.widgets import control_sweeps, recording, time_widget  # noqa: E402
 from nncourse.live import LiveFigure, slider  # noqa: E402
 
 
@@ -76,28 +76,23 @@ class Line(LiveFigure):
         self.line.set_ydata([0, self.function(slope)])
 
 
-def test_recording_captures_widget_construction_and_time_widget_measures_both_paths():
-    import nncourse.live
-    nncourse.live.Line = Line  # so recording() finds it among LiveFigure subclasses
-    try:
-        with recording() as made:
-            widget = Line(lambda s: s)
-        assert [(cls, args) for cls, args, _, _ in made] == [(Line, (widget.function,))]
-        Line.redraws = 0
-        timing = time_widget(Line, (widget.function,), {}, widget, updates=6)
-        assert len(timing["live"]) == len(timing["naive"]) == timing["updates"] == 6
-        assert all(t > 0 for t in timing["live"] + timing["naive"])
-        assert Line.redraws == 12, "each live update and each rebuild must compute exactly once"
-        assert timing["status_error"] is None
-    finally:
-        del nncourse.live.Line
-
-
-def test_deferred_rebuild_skips_the_initial_render():
+def test_recording_captures_shown_widgets_and_time_widget_measures_both_paths():
+    with recording() as made:
+        widget = Line(lambda s: s).show()
+        Line(lambda s: s)  # built but never shown: not a widget the lesson displays
+    assert made == [widget] and widget.recipe == ((widget.recipe[0][0],), {})
     Line.redraws = 0
-    fresh = _deferred(Line)(lambda s: s)
+    timing = time_widget(Line, *widget.recipe, widget, updates=6)
+    assert len(timing["live"]) == len(timing["naive"]) == timing["updates"] == 6
+    assert all(t > 0 for t in timing["live"] + timing["naive"])
+    assert Line.redraws == 12, "each live update and each rebuild must compute exactly once"
+    assert timing["status_error"] is None
+
+
+def test_a_rebuilt_widget_computes_nothing_until_updated():
+    Line.redraws = 0
+    fresh = Line(lambda s: s)
     assert Line.redraws == 0
-    fresh.armed = True
     fresh.update(slope=0.5)
     assert Line.redraws == 1 and fresh.line.get_ydata()[1] == 0.5
 
@@ -105,7 +100,7 @@ def test_deferred_rebuild_skips_the_initial_render():
 def test_time_widget_reports_an_unfinished_function():
     def unfinished(slope):
         raise NotImplementedError
-    timing = time_widget(Line, (unfinished,), {}, Line(unfinished), updates=2)
+    timing = time_widget(Line, (unfinished,), {}, Line(unfinished).show(), updates=2)
     assert timing["status_error"].startswith("NotImplementedError")
 
 

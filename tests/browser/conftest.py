@@ -11,6 +11,7 @@ import pytest
 from tests.browser import harness
 
 LATENCIES = {}  # lesson -> {"mouse": [...], "keyboard": [...]} (input-to-repaint ms), saved at the end
+SWEEPS = {}  # lesson -> [{"kind", "paints_per_s", "lag_ms"}] of the fast 60 Hz sweeps, saved at the end
 
 
 def pytest_configure(config):
@@ -60,5 +61,5 @@ def record_latencies():
         out = harness.ROOT / "benchmarks" / "results"
         out.mkdir(parents=True, exist_ok=True)
         (out / "browser_repaint.json").write_text(json.dumps(
-            {"measured_at": time.strftime("%Y-%m-%d %H:%M:%S"), "source": "tests/browser", "lessons": LATENCIES},
-            indent=2))
+            {"measured_at": time.strftime("%Y-%m-%d %H:%M:%S"), "source": "tests/browser", "lessons": LATENCIES,
+             "sweeps": SWEEPS}, indent=2))

@@ -551,6 +551,42 @@ class LessonPage:
         self.wait_value_change(slider, shown)
         return self.wait_repaint(canvas, before, since)
 
+    def sweep(self, index, seconds=1.5, hz=60, sweeps=3):
+        """Hold the mouse on a slider handle and sweep it across the track with pointer moves dispatched in the page
+        at `hz` for `seconds`; after the figure settles return (paints per second during the sweep, ms from the
+        last input to the last paint)."""
+        slider, handle, canvas = self.slider_parts(index)
+        handle.scroll_into_view_if_needed()
+        shown = self.shown_value(slider)
+        window = slider.evaluate("""async (s, [seconds, hz, sweeps]) => {
+            const handle = s.querySelector('.noUi-handle'), track = s.querySelector('.noUi-base').getBoundingClientRect();
+            const box = handle.getBoundingClientRect(), y = box.top + box.height / 2;
+            // noUiSlider listens to mouse events in Chromium (it uses pointer events only where navigator.pointerEnabled)
+            const at = (x, buttons) => ({bubbles: true, cancelable: true, composed: true, view: window, clientX: x,
+                                         clientY: y, button: 0, buttons});
+            const left = track.left + 0.1 * track.width, right = track.left + 0.9 * track.width;
+            let x = box.left + box.width / 2, last = 0;
+            handle.dispatchEvent(new MouseEvent('mousedown', at(x, 1)));
+            const start = performance.now(), n = Math.round(seconds * hz);
+            for (let i = 1; i <= n; i++) {
+                await new Promise(r => setTimeout(r, Math.max(0, start + i * 1000 / hz - performance.now())));
+                const phase = i / n * sweeps, part = phase % 1;
+                x = Math.floor(phase) % 2 === 0 ? left + part * (right - left) : right - part * (right - left);
+                handle.dispatchEvent(new MouseEvent('mousemove', at(x, 1)));
+                last = performance.now();
+            }
+            handle.dispatchEvent(new MouseEvent('mouseup', at(x, 0)));
+            return [start, last];
+        }""", [seconds, hz, sweeps])
+        if self.shown_value(slider) == shown:
+            raise AssertionError("the sweep did not move the slider")
+        self.settle(index)
+        draws = canvas.evaluate("c => c.__draws || []")
+        start, last = window
+        during = [t for t in draws if start <= t <= last]
+        final = draws[-1] if draws and draws[-1] >= start else None
+        return len(during) / ((last - start) / 1000), (final - last) if final is not None else None
+
     def settle_canvas(self, index):
         """Wait until the figure has stopped repainting (15 animation frames in a row without a new paint)."""
         canvas = self.slider_parts(index)[2]
@@ -565,9 +601,49 @@ class LessonPage:
             check();
         })""")
 
+    def settle(self, index, quiet_s=1.5):
+        """Wait until the kernel is idle and the figure has not repainted for quiet_s (a coalesced render runs
+        after the kernel reports idle, so both are needed)."""
+        canvas = self.slider_parts(index)[2]
+        deadline = time.monotonic() + TIMEOUT_MS / 1000
+        while time.monotonic() < deadline:
+            self.wait_kernel_idle(quiet_s=0.2)
+            before = self.draws(canvas)
+            time.sleep(quiet_s)  # a quiet period is what is being checked here, not a guess at a duration
+            if self.draws(canvas) == before and (self.kernel() or {}).get("execution_state") == "idle":
+                return
+        raise AssertionError(f"the figure kept repainting for {TIMEOUT_MS / 1000:.0f} s")
+
+    def wait_kernel_idle(self, quiet_s=1.0, timeout=TIMEOUT_MS / 1000):
+        """Wait until the server has seen the kernel idle for quiet_s in a row (all slider messages handled)."""
+        deadline, since = time.monotonic() + timeout, None
+        while time.monotonic() < deadline:
+            if (self.kernel() or {}).get("execution_state") == "idle":
+                since = since or time.monotonic()
+                if time.monotonic() - since >= quiet_s:
+                    return
+            else:
+                since = None
+            time.sleep(0.1)  # polling the server's kernel record
+        raise AssertionError(f"the kernel stayed busy for {timeout:.0f} s after the slider stopped")
+
     def canvas_png(self, index):
         """The figure's canvas pixels as a PNG data URL (read from the canvas itself, in or out of view)."""
         return self.slider_parts(index)[2].evaluate("c => c.toDataURL('image/png')")
+
+
+def same_picture(first, second, tolerance=0.002):
+    """True when two PNG data URLs differ in at most `tolerance` of their pixels (antialiasing may differ when one
+    frame was blitted and the other drawn whole)."""
+    import base64
+    import io
+
+    import numpy as np
+    from PIL import Image
+
+    a, b = (np.asarray(Image.open(io.BytesIO(base64.b64decode(url.split(",", 1)[1]))).convert("RGB"), dtype=int)
+            for url in (first, second))
+    return a.shape == b.shape and (np.abs(a - b).max(axis=-1) > 8).mean() <= tolerance
 
 
 # ---------------------------------------------------------------------------------------------

@@ -7,7 +7,7 @@ names the lesson and the step and points at the screenshot taken at that moment.
 import pytest
 
 from tests.browser import harness
-from tests.browser.conftest import LATENCIES
+from tests.browser.conftest import LATENCIES, SWEEPS
 
 pytestmark = pytest.mark.browser
 LESSONS = harness.lesson_names()
@@ -69,6 +69,17 @@ def test_sliders_repaint(open_lesson, lesson):
         page.screenshot(f"{kind}-slider-keys")
         if pressed == after:
             fail(page, f"the figure did not change after pressing arrow keys on '{label}'")
+        with page.step(f"sweep the {kind} slider '{label}' fast, then step away and back"):
+            rate, lag = page.sweep(index)
+            swept = page.canvas_png(index)
+            page.press(index)
+            page.press(index, "ArrowLeft" if page.key_directions[index] == "ArrowRight" else "ArrowRight")
+            page.settle(index)
+            back = page.canvas_png(index)
+        SWEEPS.setdefault(lesson, []).append({"kind": kind, "paints_per_s": rate, "lag_ms": lag})
+        if not harness.same_picture(swept, back):
+            fail(page, f"after a fast sweep of '{label}' the figure does not show the slider's final value "
+                       "(stepping away and back changed it)")
     missing = [kind for kind, info in found.items() if info is None]
     if missing:
         pytest.skip(f"{lesson}: no {' or '.join(missing)} slider (tested: {[k for k in found if found[k]]})")
