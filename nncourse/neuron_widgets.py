@@ -1,6 +1,7 @@
 """Lesson 01 widgets: the neuron's decision boundary and perceptron training, live."""
 import ipywidgets as ipw
 import numpy as np
+from matplotlib.lines import Line2D
 
 from nncourse import plots
 from nncourse.live import LiveFigure, slider
@@ -22,7 +23,9 @@ class NeuronExplorer(LiveFigure):
         ax.set_ylim(extent[2:])
         self.labels = [ax.annotate("", xy, xytext=(6, 6), textcoords="offset points", fontsize=9)
                        for xy in self.X] if len(self.X) <= 8 else []
-        fig.legend(loc="outside right upper", fontsize=8)  # outside the axes: it never needs redrawing
+        handles = ax.get_legend_handles_labels()[0] + [Line2D([], [], ls="none", label="numbers: output ŷ")
+                                                       for _ in self.labels[:1]]
+        fig.legend(handles=handles, loc="outside right upper", fontsize=8)  # outside the axes: never redrawn
         controls = {"w1": slider("$w_1$", w[0], -3, 3), "w2": slider("$w_2$", w[1], -3, 3), "b": slider("$b$", b, -4, 4)}
         super().__init__(neuron_batch, controls, fig)
 
@@ -33,9 +36,9 @@ class NeuronExplorer(LiveFigure):
         self.region.set_data(region >= 0.5)
         self.line.set_data(*plots.boundary_line(w, b, self.extent))
         for text, output in zip(self.labels, outputs):
-            text.set_text(f"ŷ={output:.3g}")
+            text.set_text(f"{output:.2g}")  # text is slow to draw: ŷ is named once, in the legend
         correct = int(np.sum((outputs >= 0.5) == self.y))
-        self.ax.set_title(f"w = ({w1:.2f}, {w2:.2f}), b = {b:.2f}: {correct} of {len(self.y)} correct", fontsize=10)
+        self.ax.set_title(f"w=({w1:.3g}, {w2:.3g}), b={b:.3g}: {correct} of {len(self.y)} correct", fontsize=10)
 
 
 def neuron_explorer(neuron_batch, X, y, w=(1.0, 1.0), b=-1.5):
@@ -95,7 +98,7 @@ class PerceptronTrainer(LiveFigure):
         self.curve.set_data(np.arange(1, len(history) + 1), history)
         final = int(history[-1]) if len(history) else len(y)
         verdict = "converged" if final == 0 else f"{final} still wrong"
-        self.ax.set_title(f"after {num_epochs} epochs: {verdict}", fontsize=10)
+        self.ax.set_title(f"epoch {num_epochs}: {verdict}", fontsize=10)
 
 
 def perceptron_trainer(train_perceptron, datasets, lr=0.1, num_epochs=10):

@@ -195,13 +195,13 @@ def test_neuron_explorer_moves_the_boundary_and_reports_accuracy():
     assert not np.allclose(before, explorer.line.get_xydata())
     assert explorer.ax.get_title().endswith("4 of 4 correct")
     assert explorer.region.get_array().sum() > 0
-    assert [t.get_text() for t in explorer.labels] == ["ŷ=0", "ŷ=0", "ŷ=0", "ŷ=1"]
+    assert [t.get_text() for t in explorer.labels] == ["0", "0", "0", "1"]
 
 
 def test_neuron_explorer_reacts_to_slider_changes_like_a_browser_would():
     explorer = NeuronExplorer(neuron_batch, *data.logic_gate("or")).show()
     explorer.controls["w2"].value = -2.0
-    assert "w = (1.00, -2.00)" in explorer.ax.get_title()
+    assert "w=(1, -2)" in explorer.ax.get_title()
 
 
 def test_widgets_show_a_friendly_message_until_implemented():
@@ -221,7 +221,7 @@ def test_widgets_show_other_errors_briefly():
 def test_perceptron_trainer_converges_on_and_never_on_xor():
     gates = {name: data.logic_gate(name) for name in ("and", "xor")}
     trainer = PerceptronTrainer(train_perceptron, gates, lr=0.5, num_epochs=20).show()
-    assert trainer.ax.get_title() == "after 20 epochs: converged"
+    assert trainer.ax.get_title() == "epoch 20: converged"
     assert len(trainer.curve.get_xdata()) == 20
     trainer.update(dataset="xor")
     assert "still wrong" in trainer.ax.get_title()
