@@ -160,6 +160,7 @@ class GradientDepth(LiveFigure):
         ax.set_xlabel("layer $k$ (1 = first layer)")
         ax.set_ylabel("gradient size at layer $k$")
         ax.legend(loc="lower right", fontsize=8)
+        ax.set_title("gradient reaching layer 1:", loc="left", fontsize=10)  # fixed; the numbers go on the right
         controls = {"depth": ipw.IntSlider(value=depth, min=1, max=max_depth, description="depth",
                                            continuous_update=True),
                     "w": slider("weight $w$", w, 0.25, 4, step=0.05), "x": slider("input $x$", x, 0.1, 3)}
@@ -177,8 +178,8 @@ class GradientDepth(LiveFigure):
                 line.set_data([], [])
                 continue
             line.set_data(layers, np.clip(grads, 1e-30, None))
-            titles.append(f"{name}: {grads[0]:.1e}")
-        self.ax.set_title("gradient reaching layer 1 — " + ", ".join(titles) if titles else "", fontsize=10)
+            titles.append(f"{name} {grads[0]:.1e}")
+        self.ax.set_title(", ".join(titles), loc="right", fontsize=10)
 
 
 def gradient_depth(sigmoid, sigmoid_grad, relu, relu_grad, depth=10):
@@ -221,6 +222,7 @@ class SaturationTrainer(LiveFigure):
         ax.set_xlabel("training step")
         ax.set_ylabel("loss $(a - y)^2 / 2$")
         ax.legend(loc="lower left", fontsize=8)
+        ax.set_title(f"target {y}, input {x}; final loss:", loc="left", fontsize=9)  # fixed; the numbers go right
         controls = {"lr": slider("learning rate", lr, -2, 0.3, step=0.05, log=True),
                     "start": slider("starting $w = b$", start, -3, 3)}
         super().__init__(functions, controls, fig)
@@ -236,8 +238,8 @@ class SaturationTrainer(LiveFigure):
                 line.set_data([], [])
                 continue
             line.set_data(steps, np.clip(losses, 1e-12, None))
-            finals.append(f"{name} {losses[-1]:.1e}")
-        self.ax.set_title(f"target {self.y} for input {self.x}; final loss: " + ", ".join(finals), fontsize=9)
+            finals.append(f"{name} {losses[-1]:.0e}")
+        self.ax.set_title(" ".join(finals), loc="right", fontsize=9)
 
 
 def saturation_trainer(activations, lr=0.5, start=2.0):

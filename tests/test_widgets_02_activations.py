@@ -133,7 +133,7 @@ def test_depth_widget_shows_sigmoid_vanishing_and_relu_not(sol):
     view.update(depth=30)
     sig, rel = view.sig_line.get_ydata(), view.relu_line.get_ydata()
     assert len(sig) == 30 and sig[0] < 1e-18 and np.allclose(rel, 1.0)
-    assert "sigmoid" in view.ax.get_title()
+    assert "sigmoid" in view.ax.get_title(loc="right") and "relu" in view.ax.get_title(loc="right")
     view.update(w=2.0)
     assert view.relu_line.get_ydata()[0] > 1e8     # a large weight explodes the ReLU chain
 
@@ -161,7 +161,7 @@ def test_saturation_trainer_curves_follow_the_sliders(sol):
     view.update(start=-2.0, lr=0.5)
     relu = view.lines["relu"].get_ydata()
     np.testing.assert_allclose(relu, relu[0])                     # dead ReLU: flat
-    assert "final loss" in view.ax.get_title()
+    assert "final loss" in view.ax.get_title(loc="left") and "relu" in view.ax.get_title(loc="right")
 
 
 def test_saturation_trainer_stub_and_divergence(sol):
