@@ -1,9 +1,7 @@
 """The class report: per exercise, how many students earned it fully, partly or not at all, and the class's
 most frequent feedback hints ("the bias is missing": 23 students). One HTML page (with a chart) and one CSV."""
-import base64
 import csv
 import html
-import io
 import re
 from collections import Counter
 
@@ -44,28 +42,29 @@ def summarise(rows):
              e["hints"].most_common(TOP_HINTS)) for name, e in table.items()]
 
 
-def chart(summary):
-    """A stacked bar chart (PNG, base64) of full / partly / none per exercise."""
-    import matplotlib
+KINDS = (("full", "#2e7d32"), ("partly", "#f9a825"), ("none", "#c62828"))
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
 
-    names = [s[0] for s in summary]
-    fig, ax = plt.subplots(figsize=(7, 0.35 * len(names) + 1.2))
-    left = [0] * len(names)
-    for column, label, color in ((2, "full", "#2e7d32"), (3, "partly", "#f9a825"), (4, "none", "#c62828")):
-        values = [s[column] for s in summary]
-        ax.barh(names, values, left=left, color=color, label=label)
-        left = [a + b for a, b in zip(left, values)]
-    ax.invert_yaxis()
-    ax.set_xlabel("students")
-    ax.legend(loc="lower right", fontsize=8)
-    fig.tight_layout()
-    buffer = io.BytesIO()
-    fig.savefig(buffer, format="png", dpi=80)
-    plt.close(fig)
-    return base64.b64encode(buffer.getvalue()).decode()
+def chart(summary, label=170, width=420, row=20):
+    """A stacked bar chart (inline SVG, no plotting library) of full / partly / none per exercise."""
+    most = max(sum(entry[2:5]) for entry in summary) or 1
+    height = row * len(summary) + 26
+    parts = [f"<svg xmlns='http://www.w3.org/2000/svg' width='{label + width + 10}' height='{height}' role='img' "
+             "aria-label='full, partly, none per exercise' font-family='sans-serif' font-size='12'>"]
+    for index, (name, _, *counts, _) in enumerate(summary):
+        top, left = index * row, label
+        parts.append(f"<text x='{label - 6}' y='{top + 14}' text-anchor='end'>{html.escape(name)}</text>")
+        for count, (kind, color) in zip(counts, KINDS):
+            if count:
+                size = width * count / most
+                parts.append(f"<rect x='{left:.1f}' y='{top + 3}' width='{size:.1f}' height='{row - 6}' fill='{color}'>"
+                             f"<title>{kind}: {count}</title></rect>")
+                left += size
+    for index, (kind, color) in enumerate(KINDS):
+        x = label + 70 * index
+        parts.append(f"<rect x='{x}' y='{height - 16}' width='10' height='10' fill='{color}'/>"
+                     f"<text x='{x + 14}' y='{height - 7}'>{kind}</text>")
+    return "".join(parts) + "</svg>"
 
 
 def write(rows, lesson, folder):
@@ -85,7 +84,7 @@ def write(rows, lesson, folder):
              f"<p>{len(rows)} students. Per exercise: how many earned it fully, partly or not at all, and the most "
              "frequent feedback the class received.</p>"]
     if summary:
-        lines.append(f"<img alt='full, partly, none per exercise' src='data:image/png;base64,{chart(summary)}'>")
+        lines.append(chart(summary))
     lines.append("<table><tr><th>exercise</th><th>points</th><th>full</th><th>partly</th><th>none</th>"
                  "<th>most frequent feedback (students)</th></tr>")
     for name, points, full, partly, none, hints in summary:

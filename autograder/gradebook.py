@@ -39,30 +39,41 @@ def ensure_assignment(db_path, lesson, template=None):
             notebooks.generate([lesson], release_dir=release, db_path=Path(db_path).resolve())
 
 
-def merge(db_path, lesson, sid, grades, timestamp=None, flagged=False):
-    """Write one student's autograde results; manual scores and other students stay as they are."""
-    warnings.filterwarnings("ignore", message=".*not in session.*")  # nbgrader's own SQLAlchemy noise
-    with Gradebook(db_url(db_path), COURSE_ID) as gb:
-        gb.update_or_create_student(sid)
-        extra = {"timestamp": timestamp} if timestamp else {}
-        submission = gb.update_or_create_submission(lesson, sid, **extra)
-        for entry in grades:
-            grade = gb.find_grade(entry["name"], entry["notebook"], lesson, sid)
-            grade.auto_score = entry["auto_score"]
-            if entry["auto_score"] is None:
-                grade.needs_manual_grade = grade.manual_score is None
-            else:
-                grade.needs_manual_grade = False
-        for notebook in submission.notebooks:
-            notebook.flagged = flagged
-        gb.db.commit()
+class Book:
+    """The instructor gradebook, opened once for a whole grading run (one connection, one commit per student)."""
 
+    def __init__(self, db_path):
+        warnings.filterwarnings("ignore", message=".*not in session.*")  # nbgrader's own SQLAlchemy noise
+        self.gb = Gradebook(db_url(db_path), COURSE_ID)
 
-def totals(db_path, lesson, sid):
-    """(score, max score, manual grading pending) of a student's lesson in the gradebook."""
-    with Gradebook(db_url(db_path), COURSE_ID) as gb:
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.gb.close()
+
+    def merge(self, lesson, sid, grades, timestamp=None, flagged=False):
+        """Write one student's autograde results; manual scores and other students stay as they are."""
+        gb = self.gb
         try:
-            submission = gb.find_submission(lesson, sid)
+            gb.update_or_create_student(sid)
+            extra = {"timestamp": timestamp} if timestamp else {}
+            submission = gb.update_or_create_submission(lesson, sid, **extra)
+            for entry in grades:
+                grade = gb.find_grade(entry["name"], entry["notebook"], lesson, sid)
+                grade.auto_score = entry["auto_score"]
+                grade.needs_manual_grade = grade.manual_score is None if entry["auto_score"] is None else False
+            for notebook in submission.notebooks:
+                notebook.flagged = flagged
+            gb.db.commit()
+        except Exception:
+            gb.db.rollback()  # one student's failed merge leaves nothing half-written for the next one
+            raise
+
+    def totals(self, lesson, sid):
+        """(score, max score, manual grading pending) of a student's lesson in the gradebook."""
+        try:
+            submission = self.gb.find_submission(lesson, sid)
         except MissingEntry:
             return None, None, False
         return submission.score, submission.max_score, submission.needs_manual_grade

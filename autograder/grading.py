@@ -365,6 +365,7 @@ def grade(opts, warn=lambda text: print(text, file=sys.stderr)):
         found = find_submissions(opts, tmp)
         cache, lesson_key = prepare_lesson(opts, work)
         gradebook.ensure_assignment(opts.db, lesson, cache / "template.db")
+        book = stack.enter_context(gradebook.Book(opts.db))
         bindings = integrity.bindings(released)
         rows, jobs = {}, []
         for sid, sub in sorted(found.submissions.items()):
@@ -380,20 +381,20 @@ def grade(opts, warn=lambda text: print(text, file=sys.stderr)):
                 jobs.append(job)
             elif "cached" not in rows[sid]:
                 rows[sid]["grades"] = zero_grades(released, lesson)
-                gradebook.merge(opts.db, lesson, sid, rows[sid]["grades"], flagged=True)
+                book.merge(lesson, sid, rows[sid]["grades"], flagged=True)
         progress = Progress(len(rows), opts.progress)
         stack.callback(progress.close)
         for sid, row in rows.items():
             if "cached" in row or "auto_score" in row:
-                finish(row, row.pop("cached", None), opts, released)
+                finish(row, row.pop("cached", None), book, lesson, released)
                 progress.step(sid)
 
         def collect(job, result):
             try:
-                collect_result(job, result, rows[job.sid], opts, released, work)
+                collect_result(job, result, rows[job.sid], opts, book, released, work)
             except Exception as error:  # noqa: BLE001 - one student's result never stops the batch
                 finish(rows[job.sid], {"autograde_ok": False, "error": f"{type(error).__name__}: {error}"},
-                       opts, released)
+                       book, lesson, released)
             progress.step(job.sid)
 
         if opts.scheduler or opts.cluster:
@@ -403,14 +404,14 @@ def grade(opts, warn=lambda text: print(text, file=sys.stderr)):
     return [rows[sid] for sid in sorted(rows)], found
 
 
-def collect_result(job, result, row, opts, released, work):
+def collect_result(job, result, row, opts, book, released, work):
     """Publish one runner's outputs, cache its result, merge it into the gradebook."""
     result["key"] = job.key
     if result.get("autograde_ok"):
         result.update(publish(result, opts, job.sid))
         (work / "results" / f"{job.sid}.json").write_text(json.dumps(result))
     shutil.rmtree(job.scratch, ignore_errors=True)
-    finish(row, result, opts, released)
+    finish(row, result, book, opts.lesson, released)
 
 
 def parse_time(text):
@@ -421,17 +422,16 @@ def parse_time(text):
         return None
 
 
-def finish(row, result, opts, released):
-    """Merge one result into the gradebook and fill in the summary row."""
+def finish(row, result, book, lesson, released):
+    """Merge one result into the gradebook (a gradebook.Book) and fill in the summary row."""
     sid = row["student"]
     if result is not None:
         row["flags"] = row["flags"] + [f for f in result.get("findings", []) if f not in row["flags"]]
         if not result.get("autograde_ok"):
             reason = str(result.get("error", "")).strip().splitlines()[-1:] or ["unknown"]
             row["flags"].append(f"the notebook could not be graded, scored 0 ({reason[0][:300]})")
-            result = {"grades": zero_grades(released, opts.lesson)}
+            result = {"grades": zero_grades(released, lesson)}
         row["auto_score"] = sum(g["auto_score"] or 0 for g in result["grades"])
         row["grades"], row["verdicts"] = result["grades"], result.get("verdicts", {})
-        gradebook.merge(opts.db, opts.lesson, sid, result["grades"], timestamp=parse_time(result.get("timestamp")),
-                        flagged=bool(row["flags"]))
-    row["score"], row["max_score"], row["needs_manual_grade"] = gradebook.totals(opts.db, opts.lesson, sid)
+        book.merge(lesson, sid, result["grades"], timestamp=parse_time(result.get("timestamp")), flagged=bool(row["flags"]))
+    row["score"], row["max_score"], row["needs_manual_grade"] = book.totals(lesson, sid)

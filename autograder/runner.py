@@ -11,12 +11,14 @@ import shutil
 import sys
 import tarfile
 import tempfile
+from functools import lru_cache
 from pathlib import Path
 
 import nbformat
-from nbconvert.preprocessors import CSSHTMLHeaderPreprocessor, Preprocessor
+from nbconvert.exporters import HTMLExporter
+from nbconvert.preprocessors import Preprocessor
 from nbconvert.preprocessors.sanitize import SanitizeHTML
-from nbgrader.converters import Autograde
+from nbgrader.converters import Autograde, GenerateFeedback
 from nbgrader.preprocessors import Execute, GetGrades
 from nbgrader.apps import NbGraderAPI
 from nbgrader.coursedir import CourseDirectory
@@ -76,9 +78,31 @@ def config_for(job, scratch, cgroup=None):
     c.TestedExecute.job = c.SandboxKernelManager.job = job
     c.SandboxKernelManager.cgroup_wrap = cgroup.wrap if cgroup else None
     c.TestedExecute.findings_path = str(scratch / "findings.json")
-    c.GenerateFeedback.preprocessors = [GetGrades, FeedbackView, SanitizeHTML, CSSHTMLHeaderPreprocessor]
-    c.SanitizeHTML.enabled = True  # student markdown may hold <script>: escape it in the feedback page
     return c
+
+
+@lru_cache(maxsize=1)
+def feedback_exporter():
+    """nbgrader's feedback page exporter, built once per worker (its templates compile once, not per notebook)."""
+    config = Config()
+    config.SanitizeHTML.enabled = True  # student markdown may hold <script>: escape it in the feedback page
+    exporter = HTMLExporter(config=GenerateFeedback(config=config).config)
+    for step in (GetGrades, FeedbackView, SanitizeHTML):  # the exporter brings its own CSSHTMLHeaderPreprocessor
+        exporter.register_preprocessor(step, enabled=True)
+    return exporter
+
+
+def write_feedback(scratch, lesson, sid):
+    """The student's feedback page (scores from the scratch gradebook, hidden tests blanked); its path."""
+    resources = {"unique_key": lesson, "output_files_dir": f"{lesson}_files",
+                 "nbgrader": {"student": sid, "assignment": lesson, "notebook": lesson,
+                              "db_url": f"sqlite:///{scratch / 'gradebook.db'}"}}
+    page, _ = feedback_exporter().from_filename(str(scratch / "autograded" / sid / lesson / f"{lesson}.ipynb"),
+                                                resources=resources)
+    html = scratch / "feedback" / sid / lesson / f"{lesson}.html"
+    html.parent.mkdir(parents=True, exist_ok=True)
+    html.write_text(page, encoding="utf-8")
+    return html
 
 
 def verdicts(path):
@@ -128,9 +152,7 @@ def run(job):
         return result
     result["grades"], result["timestamp"] = scores(scratch, lesson, sid)
     result["verdicts"] = verdicts(scratch / "autograded" / sid / lesson / f"{lesson}.ipynb")
-    feedback = api.generate_feedback(lesson, sid, force=True)
-    html = scratch / "feedback" / sid / lesson / f"{lesson}.html"
-    result["feedback"] = str(html) if feedback.get("success") and html.exists() else None
+    result["feedback"] = str(write_feedback(scratch, lesson, sid))
     result["autograded"] = str(scratch / "autograded" / sid / lesson / f"{lesson}.ipynb")
     return result
 

@@ -327,7 +327,7 @@ def test_caps_held_and_cache_untouched(graded):
 def test_class_report_counts_exercises_and_hints(graded):
     rows, _, opts, _ = graded
     page = (opts.out / "class_report.html").read_text()
-    assert "the bias is missing: add b to the weighted sum" in page and "<img" in page
+    assert "the bias is missing: add b to the weighted sum" in page and "<svg" in page
     table = list(csv.DictReader((opts.out / "class_report.csv").open()))
     step = next(r for r in table if r["exercise"] == "test_step")
     assert int(step["full"]) + int(step["partly"]) + int(step["none"]) == len(rows)

@@ -9,7 +9,7 @@ from datetime import datetime, timezone
 import nbformat
 import pytest
 
-from autograder import integrity, submissions
+from autograder import class_report, gradebook, integrity, submissions
 from autograder.job import Job
 from publish import bundle, notebooks
 
@@ -257,3 +257,33 @@ def test_job_travels_as_one_line_of_json_and_refuses_unknown_fields():
     assert job.placed(course="/elsewhere").course == "/elsewhere" and job.course == "/c"
     with pytest.raises(TypeError):
         Job.from_json(text.replace('"sid"', '"student"'))
+
+
+def test_class_report_chart_bars_are_proportional_and_names_escaped():
+    import re
+    summary = [("test_<b>", 2, 3, 1, 0, []), ("test_relu", 1, 0, 0, 4, [])]
+    svg = class_report.chart(summary, width=400)
+    bars = re.findall(r"<rect x='[\d.]+' y='\d+' width='([\d.]+)' height='\d+' fill='[^']+'><title>(\w+): (\d+)</title>", svg)
+    assert [(kind, int(count)) for _, kind, count in bars] == [("full", 3), ("partly", 1), ("none", 4)]
+    assert [float(width) for width, _, _ in bars] == [300.0, 100.0, 400.0]  # 4 students fill the 400 px
+    assert "test_&lt;b&gt;" in svg and "<b>" not in svg
+
+
+def test_gradebook_book_merges_many_students_on_one_connection(tmp_path):
+    db = tmp_path / "gradebook.db"
+    gradebook.ensure_assignment(db, "01_neuron")
+    released = nbformat.read(notebooks.notebook_path("01_neuron", notebooks.LESSONS), as_version=4)
+    cells = [c.metadata.nbgrader for c in released.cells if c.metadata.get("nbgrader", {}).get("grade")
+             and c.cell_type == "code"]
+    with gradebook.Book(db) as book:
+        for k in range(3):
+            grades = [{"notebook": "01_neuron", "name": m["grade_id"], "auto_score": m["points"] * (k == 2)} for m in cells]
+            book.merge("01_neuron", f"s{k}", grades, flagged=k == 0)
+        with pytest.raises(Exception):
+            book.merge("01_neuron", "s3", [{"notebook": "01_neuron", "name": "no_such_cell", "auto_score": 1}])
+        assert book.totals("01_neuron", "s0")[0] == 0 and book.totals("01_neuron", "s2")[0] == sum(m["points"] for m in cells)
+        assert book.totals("01_neuron", "nobody") == (None, None, False)
+        book.merge("01_neuron", "s4", [])  # the session still works after a failed merge
+    with gradebook.Book(db) as book:
+        assert book.totals("01_neuron", "s2")[0] == sum(m["points"] for m in cells)
+        assert book.gb.find_submission_notebook("01_neuron", "01_neuron", "s0").flagged
