@@ -1,4 +1,5 @@
 """Grade a class: collect, check, run every submission in parallel (one sandboxed runner each), merge, report."""
+import compileall
 import contextlib
 import hashlib
 import io
@@ -26,7 +27,7 @@ from autograder import gradebook, integrity, sandbox, submissions
 from autograder.job import Job
 from publish import bundle, notebooks
 
-VERSION = "1"  # bump when grading changes, so cached results are not reused
+VERSION = "2"  # bump when grading changes, so cached results are not reused
 
 
 @dataclass
@@ -69,6 +70,7 @@ def prepare_lesson(opts, work):
         with tempfile.TemporaryDirectory() as release:
             notebooks.generate([opts.lesson], release_dir=release, db_path=cache / "template.db")
         bundle.copy_package(cache / "course", opts.lesson)
+        compileall.compile_dir(cache / "course", quiet=1)  # every kernel and tester then starts without compiling it
         env = dict(os.environ, MPLCONFIGDIR=str(cache / "mpl"))
         subprocess.run([sys.executable, "-c", "import matplotlib.font_manager"], env=env, check=True)
         manifest = {str(p.relative_to(cache)): sha256(p) for p in sorted(cache.rglob("*")) if p.is_file()}

@@ -72,7 +72,7 @@ def base_command(limits):
     env = {"HOME": "/tmp", "PATH": "/usr/bin:/bin", "OPENBLAS_NUM_THREADS": "1", "OMP_NUM_THREADS": "1",
            "MKL_NUM_THREADS": "1", "PYTHONNOUSERSITE": "1", "PYTHONDONTWRITEBYTECODE": "1", "MPLBACKEND": "agg",
            "MPLCONFIGDIR": "/tmp/mpl", "LANG": "C.UTF-8", "JUPYTER_PLATFORM_DIRS": "1", "KERAS_BACKEND": "jax",
-           "KERAS_HOME": "/tmp/keras", "JAX_PLATFORMS": "cpu", "JAX_ENABLE_X64": "1"}
+           "KERAS_HOME": "/tmp/keras", "JAX_PLATFORMS": "cpu", "JAX_ENABLE_X64": "1", "NNCOURSE_HEADLESS": "1"}
     for key, value in env.items():
         args += ["--setenv", key, value]
     return args
@@ -115,7 +115,8 @@ def tester_command(job):
 def unsandboxed_env(course_path):
     """Environment for the kernel or tester when the instructor explicitly allowed running without a sandbox."""
     return {"PYTHONPATH": os.pathsep.join([str(course_path), str(HERE)]), "OPENBLAS_NUM_THREADS": "1",
-            "OMP_NUM_THREADS": "1", "MPLBACKEND": "agg", "KERAS_BACKEND": "jax", "JAX_ENABLE_X64": "1", "PATH": os.environ.get("PATH", "")}
+            "OMP_NUM_THREADS": "1", "MPLBACKEND": "agg", "KERAS_BACKEND": "jax", "JAX_ENABLE_X64": "1", "NNCOURSE_HEADLESS": "1",
+            "PATH": os.environ.get("PATH", "")}
 
 
 def tester_argv(job):

@@ -211,6 +211,23 @@ def test_construction_calls_no_student_function_and_show_renders_once():
     np.testing.assert_allclose(widget.line.get_ydata(), 0.5 * widget.x)
 
 
+def test_a_headless_kernel_builds_widgets_without_rendering_them(monkeypatch):
+    import nncourse.live
+    calls = []
+    monkeypatch.setattr(nncourse.live, "HEADLESS", True)  # what NNCOURSE_HEADLESS=1 (the grader's kernel) sets
+    widget = Line(lambda a, x: calls.append(a) or a * x)
+    assert widget.show() is widget and calls == []
+    widget.update(a=0.5)  # asked explicitly, it still computes
+    assert calls == [0.5]
+
+
+def test_the_grader_starts_every_sandbox_headless():
+    from autograder import sandbox
+    command = sandbox.base_command(sandbox.DEFAULT_LIMITS)
+    assert "NNCOURSE_HEADLESS" in command and command[command.index("NNCOURSE_HEADLESS") + 1] == "1"
+    assert sandbox.unsandboxed_env("/course")["NNCOURSE_HEADLESS"] == "1"
+
+
 def test_a_widget_shows_the_students_failure_in_its_status():
     widget = Line(named(unfinished, "scaled")).show()
     assert "Implement <code>scaled</code>" in widget.status.value and isinstance(widget.error, NotImplementedError)
