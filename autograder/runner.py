@@ -1,4 +1,4 @@
-"""Grade one submission in its own scratch course: nbgrader autograde + generate_feedback, result as JSON.
+"""Grade one submission in its own scratch course: nbgrader autograde + the feedback page, result as JSON.
 
     python -m autograder.runner --serve     (a long-lived worker started by autograder.grading: one job per line)
 """
@@ -171,7 +171,10 @@ def run(job):
         return result
     result["grades"], result["timestamp"] = scores(scratch, lesson, sid)
     result["verdicts"] = verdicts(scratch / "autograded" / sid / lesson / f"{lesson}.ipynb")
-    result["feedback"] = str(write_feedback(scratch, lesson, sid))
+    try:
+        result["feedback"] = str(write_feedback(scratch, lesson, sid))
+    except Exception as error:  # noqa: BLE001 - a page that cannot be made costs the student the page, not the score
+        result["feedback"], result["findings"] = None, result["findings"] + [f"no feedback page ({type(error).__name__})"]
     result["autograded"] = str(scratch / "autograded" / sid / lesson / f"{lesson}.ipynb")
     return result
 

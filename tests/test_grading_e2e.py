@@ -391,3 +391,24 @@ def test_smoke_class_for_lesson(lesson, tmp_path):
     assert rows["blank"]["score"] == 0, rows["blank"]
     assert 0 <= rows["partial"]["score"] < full
     assert not [f for f in rows["full"]["flags"] if not f.startswith("renamed")], rows["full"]["flags"]
+
+
+def test_a_feedback_page_that_cannot_be_made_costs_the_page_not_the_score(tmp_path, monkeypatch):
+    from autograder import runner
+
+    folder = tmp_path / "submissions" / "ada"
+    folder.mkdir(parents=True)
+    nbformat.write(filled("01_neuron", solved="all"), folder / "01_neuron.ipynb")
+    opts = grading.Options(lesson="01_neuron", source=tmp_path / "submissions", out=tmp_path / "out",
+                           db=tmp_path / "gradebook.db", jobs=1, progress=False)
+    jobs = []
+    monkeypatch.setattr(grading, "run_all", lambda planned, *rest: jobs.extend(planned))
+    grading.grade(opts)
+
+    def broken(*args):
+        raise ValueError("template trouble")
+    monkeypatch.setattr(runner, "write_feedback", broken)
+    result = runner.run(jobs[0])
+    assert result["autograde_ok"] and result["feedback"] is None
+    assert "no feedback page (ValueError)" in result["findings"]
+    assert sum(g["auto_score"] for g in result["grades"] if g["auto_score"] is not None) == auto_points("01_neuron")
