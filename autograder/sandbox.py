@@ -18,6 +18,10 @@ KERNEL_FILES = ("student_kernel.py", "wire.py", "keras_wire.py")
 TESTER_FILES = ("tester.py", "wire.py", "keras_wire.py")
 PIDS_CGROUP = Path("/sys/fs/cgroup/pids")
 MAX_MESSAGE_BYTES = 64 * 2**20  # the largest message the grader accepts from the student's kernel
+# what the kernel and the tester run with, sandboxed or not: one thread each, no screen, the course's Keras setup,
+# and widgets that are built but never drawn (nobody watches a grading kernel)
+GRADING_ENV = {"OPENBLAS_NUM_THREADS": "1", "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1", "MPLBACKEND": "agg",
+               "KERAS_BACKEND": "jax", "JAX_ENABLE_X64": "1", "NNCOURSE_HEADLESS": "1"}
 DEFAULT_LIMITS = {"memory_mb": 8192, "cpu_seconds": 120, "file_mb": 64, "open_files": 256, "processes": 64,
                   "scratch_mb": 64}
 
@@ -69,10 +73,9 @@ def base_command(limits):
             "--clearenv", "--proc", "/proc", "--dev", "/dev"]
     args += capped_tmpfs("/tmp", scratch_mb) + capped_tmpfs("/home", 1) + capped_tmpfs("/dev/shm", 1)
     args += system_binds()
-    env = {"HOME": "/tmp", "PATH": "/usr/bin:/bin", "OPENBLAS_NUM_THREADS": "1", "OMP_NUM_THREADS": "1",
-           "MKL_NUM_THREADS": "1", "PYTHONNOUSERSITE": "1", "PYTHONDONTWRITEBYTECODE": "1", "MPLBACKEND": "agg",
-           "MPLCONFIGDIR": "/tmp/mpl", "LANG": "C.UTF-8", "JUPYTER_PLATFORM_DIRS": "1", "KERAS_BACKEND": "jax",
-           "KERAS_HOME": "/tmp/keras", "JAX_PLATFORMS": "cpu", "JAX_ENABLE_X64": "1", "NNCOURSE_HEADLESS": "1"}
+    env = {**GRADING_ENV, "HOME": "/tmp", "PATH": "/usr/bin:/bin", "PYTHONNOUSERSITE": "1",
+           "PYTHONDONTWRITEBYTECODE": "1", "MPLCONFIGDIR": "/tmp/mpl", "LANG": "C.UTF-8", "JUPYTER_PLATFORM_DIRS": "1",
+           "KERAS_HOME": "/tmp/keras", "JAX_PLATFORMS": "cpu"}
     for key, value in env.items():
         args += ["--setenv", key, value]
     return args
@@ -114,9 +117,7 @@ def tester_command(job):
 
 def unsandboxed_env(course_path):
     """Environment for the kernel or tester when the instructor explicitly allowed running without a sandbox."""
-    return {"PYTHONPATH": os.pathsep.join([str(course_path), str(HERE)]), "OPENBLAS_NUM_THREADS": "1",
-            "OMP_NUM_THREADS": "1", "MPLBACKEND": "agg", "KERAS_BACKEND": "jax", "JAX_ENABLE_X64": "1", "NNCOURSE_HEADLESS": "1",
-            "PATH": os.environ.get("PATH", "")}
+    return {**GRADING_ENV, "PYTHONPATH": os.pathsep.join([str(course_path), str(HERE)]), "PATH": os.environ.get("PATH", "")}
 
 
 def tester_argv(job):

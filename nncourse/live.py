@@ -29,6 +29,7 @@ from nncourse.student_code import StudentCode
 
 HEADLESS = os.environ.get("NNCOURSE_HEADLESS") == "1"  # set by the grader: widgets are built, never rendered
 
+
 def slider(description, value, low, high, step=0.1, log=False):
     """A labelled float slider (logarithmic when log=True, with low/high given as powers of ten)."""
     common = dict(description=description, continuous_update=True, readout_format=".3g",

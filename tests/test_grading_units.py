@@ -1,6 +1,7 @@
 """Unit tests of the grading tool: student-id mapping, zip handling, integrity checks, bundle, CLI errors."""
 import json
 import os
+import re
 import subprocess
 import sys
 import zipfile
@@ -8,6 +9,7 @@ from datetime import datetime, timezone
 
 import nbformat
 import pytest
+from nbgrader.api import MissingEntry
 
 from autograder import class_report, gradebook, integrity, submissions
 from autograder.job import Job
@@ -260,7 +262,6 @@ def test_job_travels_as_one_line_of_json_and_refuses_unknown_fields():
 
 
 def test_class_report_chart_bars_are_proportional_and_names_escaped():
-    import re
     summary = [("test_<b>", 2, 3, 1, 0, []), ("test_relu", 1, 0, 0, 4, [])]
     svg = class_report.chart(summary, width=400)
     bars = re.findall(r"<rect x='[\d.]+' y='\d+' width='([\d.]+)' height='\d+' fill='[^']+'><title>(\w+): (\d+)</title>", svg)
@@ -279,7 +280,7 @@ def test_gradebook_book_merges_many_students_on_one_connection(tmp_path):
         for k in range(3):
             grades = [{"notebook": "01_neuron", "name": m["grade_id"], "auto_score": m["points"] * (k == 2)} for m in cells]
             book.merge("01_neuron", f"s{k}", grades, flagged=k == 0)
-        with pytest.raises(Exception):
+        with pytest.raises(MissingEntry):
             book.merge("01_neuron", "s3", [{"notebook": "01_neuron", "name": "no_such_cell", "auto_score": 1}])
         assert book.totals("01_neuron", "s0")[0] == 0 and book.totals("01_neuron", "s2")[0] == sum(m["points"] for m in cells)
         assert book.totals("01_neuron", "nobody") == (None, None, False)
