@@ -185,9 +185,10 @@ def keras():
     keras = pytest.importorskip("keras")
     if keras.backend.backend() != "jax":
         pytest.skip(f"keras already imported with the {keras.backend.backend()} backend")
-    keras.config.set_floatx("float64")
-    yield keras
-    keras.config.set_floatx("float32")
+    from nncourse.keras_tools import floatx
+
+    with floatx("float64"):
+        yield keras
 
 
 def keras_trajectory(keras, optimizer, w0, grads):

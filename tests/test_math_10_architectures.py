@@ -49,10 +49,10 @@ def lstm_step():
 def keras():
     """Keras with float64 as the default float type (recurrent cells build their state in it), restored after."""
     keras = pytest.importorskip("keras")
-    saved = keras.config.floatx()
-    keras.config.set_floatx("float64")
-    yield keras
-    keras.config.set_floatx(saved)
+    from nncourse.keras_tools import floatx
+
+    with floatx("float64"):
+        yield keras
 
 
 # --- convolution and pooling ----------------------------------------------------------------------------

@@ -43,11 +43,20 @@ def batch(seed=0, m=9, n=SIZES[0], k=SIZES[-1]):
     return rng.normal(size=(m, n)), rng.integers(0, k, size=m)
 
 
-def test_float64_weights_really_are_float64():
+def settings():
+    return keras.config.floatx(), keras.config.dtype_policy().name, keras.config.epsilon()
+
+
+def test_float64_weights_really_are_float64_and_the_settings_come_back():
+    before = settings()
     model = keras_twin(SIZES, reference.init_params(SIZES, seed=1))
     assert all(str(v.dtype) == "float64" for v in model.trainable_variables)
-    assert keras.config.floatx() == "float32" and keras.config.dtype_policy().name == "float32"
-    assert keras.config.epsilon() == pytest.approx(1e-7)
+    assert settings() == before
+
+
+def test_the_suite_leaves_keras_at_its_float32_defaults():
+    """Every test that changes Keras's float type restores it (this fails if one leaked into this worker)."""
+    assert settings() == ("float32", "float32", pytest.approx(1e-7))
 
 
 @pytest.mark.parametrize("activation", ["relu", "tanh", "sigmoid"])
