@@ -60,7 +60,8 @@ def sha256(path):
 def prepare_lesson(opts, work):
     """Template gradebook, sandbox copy of nncourse, matplotlib cache; built once per lesson version, read-only."""
     solution = notebooks.notebook_path(opts.lesson)
-    key = hashlib.sha256((sha256(solution) + VERSION).encode()).hexdigest()[:16]
+    package = sorted((notebooks.ROOT / "nncourse").glob("*.py"))  # a changed course package makes a new cache
+    key = hashlib.sha256("".join([sha256(solution), VERSION, *map(sha256, package)]).encode()).hexdigest()[:16]
     cache = work / "cache" / key
     if not cache_intact(cache):
         if cache.exists():

@@ -1,6 +1,9 @@
 """Helpers for the neural-networks course: live widgets, plots, toy data and feedback checks."""
+import os
+
 __version__ = "0.1.0"
-__all__ = ["start", "__version__"]
+__all__ = ["start", "__version__", "HEADLESS"]
+HEADLESS = os.environ.get("NNCOURSE_HEADLESS") == "1"  # set by the grader: nobody watches, so nothing is drawn
 
 
 def __getattr__(name):

@@ -36,7 +36,7 @@ class XorExplorer(LiveFigure):
         fig, ax = plots.figure(figsize=(4.2, 3.6))
         self.ax = ax
         self.region = ax.imshow(np.zeros((self.STEPS, self.STEPS)), extent=self.extent, origin="lower",
-                                cmap=plots.REGION_CMAP, vmin=0, vmax=1, aspect="auto", interpolation="nearest")
+                                cmap=plots.region_cmap(), vmin=0, vmax=1, aspect="auto", interpolation="nearest")
         self.unit_lines = [ax.plot([], [], ls="--", lw=1.5, color=color)[0] for color in (plots.GREEN, plots.PINK)]
         plots.scatter_classes(ax, self.X, self.y, labels=["XOR = 0", "XOR = 1"])
         ax.set_xlim(self.extent[:2])

@@ -5,6 +5,7 @@ from pathlib import Path
 
 import numpy as np
 
+import nncourse
 from nncourse import plots
 
 MIN_PYTHON = (3, 11)
@@ -41,5 +42,6 @@ def start(seed=0):
         raise RuntimeError(f"This course needs Python {MIN_PYTHON[0]}.{MIN_PYTHON[1]}+, found {sys.version.split()[0]}.")
     for note in version_notes():
         print(note)
-    plots.apply_style()
+    if not nncourse.HEADLESS:  # the grader's kernel draws nothing
+        plots.apply_style()
     return np.random.default_rng(seed)

@@ -12,7 +12,6 @@ them (a dragged slider) makes one render with the newest values, never a backlog
 `update(**values)` is a plain synchronous method, so tests drive widgets without a browser.
 """
 import asyncio
-import os
 import time
 from functools import cached_property
 
@@ -24,10 +23,9 @@ from matplotlib.legend import Legend
 from matplotlib.spines import Spine
 from matplotlib.text import Text
 
+from nncourse import HEADLESS
 from nncourse.frames import send_whole_frames
 from nncourse.student_code import StudentCode
-
-HEADLESS = os.environ.get("NNCOURSE_HEADLESS") == "1"  # set by the grader: widgets are built, never rendered
 
 
 def slider(description, value, low, high, step=0.1, log=False):

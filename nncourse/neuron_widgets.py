@@ -15,7 +15,7 @@ class NeuronExplorer(LiveFigure):
         self.grid, extent = plots.grid_over(self.X, steps=60)
         fig, ax = plots.figure(figsize=(4.6, 3.8))
         self.ax, self.extent = ax, extent
-        self.region = ax.imshow(np.zeros((60, 60)), extent=extent, origin="lower", cmap=plots.REGION_CMAP,
+        self.region = ax.imshow(np.zeros((60, 60)), extent=extent, origin="lower", cmap=plots.region_cmap(),
                                 vmin=0, vmax=1, aspect="auto", interpolation="nearest")
         (self.line,) = ax.plot([], [], color=plots.BLACK, lw=2, label="boundary $z = 0$")
         plots.scatter_classes(ax, self.X, self.y)
@@ -54,7 +54,7 @@ class PerceptronTrainer(LiveFigure):
         self.datasets = {name: (np.asarray(X, dtype=float), np.asarray(y)) for name, (X, y) in datasets.items()}
         fig, (ax, curve_ax) = plots.figure(ncols=2, figsize=(8.0, 3.4))
         self.ax, self.curve_ax = ax, curve_ax
-        self.region = ax.imshow(np.zeros((60, 60)), origin="lower", cmap=plots.REGION_CMAP, vmin=0, vmax=1,
+        self.region = ax.imshow(np.zeros((60, 60)), origin="lower", cmap=plots.region_cmap(), vmin=0, vmax=1,
                                 aspect="auto", interpolation="nearest")
         (self.line,) = ax.plot([], [], color=plots.BLACK, lw=2)
         self.points = [ax.scatter([], [], s=40, c=plots.CLASS_COLORS[k], marker=plots.CLASS_MARKERS[k],

@@ -1,15 +1,14 @@
 """One plotting style for the whole course: colour-blind-safe colours (Okabe-Ito) and shared helpers."""
-import matplotlib as mpl
-import matplotlib.pyplot as plt
+from functools import cache
+
 import numpy as np
-from matplotlib.colors import ListedColormap
+from cycler import cycler
 
 # Okabe & Ito's palette stays distinguishable under the common colour-vision deficiencies.
 BLUE, ORANGE, GREEN, PINK, SKY, YELLOW, RED, BLACK = (
     "#0072B2", "#E69F00", "#009E73", "#CC79A7", "#56B4E9", "#F0E442", "#D55E00", "#000000")
 CLASS_COLORS = (BLUE, ORANGE, GREEN, PINK, SKY, RED)
 CLASS_MARKERS = ("o", "s", "^", "D", "v", "P")
-REGION_CMAP = ListedColormap(["#cfe3f1", "#fbe6bf"])  # pale blue = class 0, pale orange = class 1
 
 STYLE = {
     "figure.figsize": (5.2, 3.6),
@@ -19,18 +18,27 @@ STYLE = {
     "grid.alpha": 0.3,
     "axes.spines.top": False,
     "axes.spines.right": False,
-    "axes.prop_cycle": mpl.cycler(color=CLASS_COLORS),
+    "axes.prop_cycle": cycler(color=CLASS_COLORS),
     "legend.frameon": False,
 }
 
 
 def apply_style():
     """Make every later figure use the course style."""
+    import matplotlib as mpl  # here, not at the top: the grader's kernel never draws and never pays for it
     mpl.rcParams.update(STYLE)
+
+
+@cache
+def region_cmap():
+    """Two pale colours for decision regions: blue = class 0, orange = class 1."""
+    from matplotlib.colors import ListedColormap
+    return ListedColormap(["#cfe3f1", "#fbe6bf"])
 
 
 def figure(ncols=1, nrows=1, **kwargs):
     """A new figure that is not shown until asked, with interactive-backend chrome removed."""
+    import matplotlib.pyplot as plt
     with plt.ioff():
         fig, axes = plt.subplots(nrows, ncols, layout="constrained", **kwargs)
     canvas = fig.canvas

@@ -1,5 +1,8 @@
 """The live-widget base on its own: the boundary with the student's code, the coalescing of control changes
 into renders, the partial repaint (blit or full draw) on an Agg figure, and a constructor that draws nothing."""
+import os
+from pathlib import Path
+
 import matplotlib
 
 matplotlib.use("Agg")
@@ -10,6 +13,8 @@ import pytest  # noqa: E402
 from nncourse import plots  # noqa: E402
 from nncourse.live import Coalescer, LiveFigure, is_frame, stale_artists  # noqa: E402
 from nncourse.student_code import StudentCode, StudentProblem  # noqa: E402
+
+ROOT = Path(__file__).resolve().parent.parent
 
 
 def unfinished(*args):
@@ -219,6 +224,28 @@ def test_a_headless_kernel_builds_widgets_without_rendering_them(monkeypatch):
     assert widget.show() is widget and calls == []
     widget.update(a=0.5)  # asked explicitly, it still computes
     assert calls == [0.5]
+
+
+def test_a_headless_lesson_setup_builds_no_figure_and_never_imports_matplotlib():
+    """The grader's kernel runs the lesson's setup and widget cells without paying for matplotlib."""
+    import subprocess
+    import sys
+    script = ("import sys, nncourse\n"
+              "from nncourse import data, feedback, plots, widgets\n"
+              "nncourse.start(seed=0)\n"
+              "shown = widgets.neuron_explorer(None, *data.logic_gate('and'))\n"
+              "print(repr(shown), sorted(m for m in sys.modules if m.startswith(('matplotlib', 'ipympl'))))\n")
+    env = {**os.environ, "NNCOURSE_HEADLESS": "1", "PYTHONPATH": str(ROOT)}
+    out = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "(neuron_explorer: not drawn while grading) []"
+
+
+def test_every_builder_is_found_where_the_widgets_module_says():
+    from nncourse import widgets
+    for name in widgets.__all__:
+        assert callable(getattr(widgets, name)), name
+    with pytest.raises(AttributeError):
+        widgets.no_such_builder
 
 
 def test_the_grader_starts_every_sandbox_headless():
