@@ -60,7 +60,8 @@ def sha256(path):
 def prepare_lesson(opts, work):
     """Template gradebook, sandbox copy of nncourse, matplotlib cache; built once per lesson version, read-only."""
     solution = notebooks.notebook_path(opts.lesson)
-    package = sorted((notebooks.ROOT / "nncourse").glob("*.py"))  # a changed course package makes a new cache
+    package = [p for p in sorted((notebooks.ROOT / "nncourse").rglob("*"))  # a changed course package: a new cache
+               if p.is_file() and "__pycache__" not in p.parts]
     key = hashlib.sha256("".join([sha256(solution), VERSION, *map(sha256, package)]).encode()).hexdigest()[:16]
     cache = work / "cache" / key
     if not cache_intact(cache):
