@@ -35,6 +35,7 @@ from autograder import sandbox
 from autograder.executor import TestedExecute
 from autograder.job import Job
 
+
 @lru_cache(maxsize=8)
 def schema_validator(schema_text):
     """A checked jsonschema validator for one schema (given as JSON text), built once."""

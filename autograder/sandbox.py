@@ -19,7 +19,7 @@ TESTER_FILES = ("tester.py", "wire.py", "keras_wire.py")
 PIDS_CGROUP = Path("/sys/fs/cgroup/pids")
 MAX_MESSAGE_BYTES = 64 * 2**20  # the largest message the grader accepts from the student's kernel
 # what the kernel and the tester run with, sandboxed or not: one thread each, no screen, the course's Keras setup,
-# and widgets that are built but never drawn (nobody watches a grading kernel)
+# and nncourse.HEADLESS (nobody watches a grading kernel: widgets are not drawn and matplotlib not imported for them)
 GRADING_ENV = {"OPENBLAS_NUM_THREADS": "1", "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1", "MPLBACKEND": "agg",
                "KERAS_BACKEND": "jax", "JAX_ENABLE_X64": "1", "NNCOURSE_HEADLESS": "1"}
 DEFAULT_LIMITS = {"memory_mb": 8192, "cpu_seconds": 120, "file_mb": 64, "open_files": 256, "processes": 64,
