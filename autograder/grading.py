@@ -23,11 +23,11 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress as RichProgress, TextColumn
 from rich.progress import TimeElapsedColumn, TimeRemainingColumn
 
-from autograder import gradebook, integrity, sandbox, submissions
+from autograder import compile_cache, gradebook, integrity, sandbox, submissions
 from autograder.job import Job
 from publish import bundle, notebooks
 
-VERSION = "2"  # bump when grading changes, so cached results are not reused
+VERSION = "3"  # bump when grading changes, so cached results are not reused
 
 
 @dataclass
@@ -58,7 +58,7 @@ def sha256(path):
 
 
 def prepare_lesson(opts, work):
-    """Template gradebook, sandbox copy of nncourse, matplotlib cache; built once per lesson version, read-only."""
+    """Template gradebook, sandbox copy of nncourse, font and compile caches; built once per lesson version, read-only."""
     solution = notebooks.notebook_path(opts.lesson)
     package = [p for p in sorted((notebooks.ROOT / "nncourse").rglob("*"))  # a changed course package: a new cache
                if p.is_file() and "__pycache__" not in p.parts]
@@ -75,6 +75,8 @@ def prepare_lesson(opts, work):
         compileall.compile_dir(cache / "course", quiet=1)  # every kernel and tester then starts without compiling it
         env = dict(os.environ, MPLCONFIGDIR=str(cache / "mpl"))
         subprocess.run([sys.executable, "-c", "import matplotlib.font_manager"], env=env, check=True)
+        if compile_cache.uses_keras(nbformat.read(solution, as_version=4)):
+            compile_cache.fill(cache / "xla", solution, cache / "course", sandbox.GRADING_ENV)
         manifest = {str(p.relative_to(cache)): sha256(p) for p in sorted(cache.rglob("*")) if p.is_file()}
         (cache / "manifest.json").write_text(json.dumps(manifest))
         for path in cache.rglob("*"):  # nobody writes here during a run; changes are caught before reuse
@@ -161,8 +163,9 @@ def lesson_bundle(cache):
     """The lesson cache as a tar archive (bytes), sent once to every Dask worker."""
     buffer = io.BytesIO()
     with tarfile.open(fileobj=buffer, mode="w") as archive:
-        for name in ("course", "mpl", "template.db"):
-            archive.add(cache / name, arcname=name)
+        for name in ("course", "mpl", "template.db", "xla"):
+            if (cache / name).exists():
+                archive.add(cache / name, arcname=name)
     return buffer.getvalue()
 
 
@@ -348,8 +351,9 @@ def plan(sub, row, released, opts, work, cache, lesson_key, use_sandbox, binding
     nbformat.write(report.notebook, notebook_file)
     return Job(sid=sid, lesson=lesson, key=key, notebook=str(notebook_file), scratch=str(work / "scratch" / sid),
                template_db=str(cache / "template.db"), course=str(cache / "course"), mplconfig=str(cache / "mpl"),
-               sandbox=use_sandbox, limits=opts.limits, bindings=bindings, cell_timeout=opts.cell_timeout,
-               notebook_budget=opts.notebook_timeout, output_limit=opts.output_limit,
+               xla_cache=str(cache / "xla") if (cache / "xla").is_dir() else "", sandbox=use_sandbox, limits=opts.limits,
+               bindings=bindings, cell_timeout=opts.cell_timeout, notebook_budget=opts.notebook_timeout,
+               output_limit=opts.output_limit,
                result_file=str(work / "jobs" / f"{sid}.result.json"),
                timestamp=sub.timestamp.isoformat() if sub.timestamp and sub.scheme == "exchange" else None)
 

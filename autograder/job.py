@@ -24,6 +24,7 @@ class Job:
     output_limit: int
     result_file: str = ""  # where a local runner writes its result
     timestamp: str | None = None  # nbgrader exchange submissions only
+    xla_cache: str = ""  # the lesson's read-only XLA compile cache ("" for a lesson without Keras)
     kerneldir: str = ""  # set by the runner: the short /tmp folder of the kernel's sockets and notebook
 
     def placed(self, **paths):

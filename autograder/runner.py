@@ -226,7 +226,8 @@ def grade_data(payload, bundle):
         (tmp / "submission.ipynb").write_bytes(payload["notebook"])
         job = Job.from_json(payload["job"]).placed(
             notebook=str(tmp / "submission.ipynb"), scratch=str(tmp / "scratch"), template_db=str(folder / "template.db"),
-            course=str(folder / "course"), mplconfig=str(folder / "mpl"))
+            course=str(folder / "course"), mplconfig=str(folder / "mpl"),
+            xla_cache=str(folder / "xla") if (folder / "xla").is_dir() else "")
         try:
             result = run(job)
         except Exception as error:  # reported as a grading failure for this student

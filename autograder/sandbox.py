@@ -11,17 +11,20 @@ import zmq
 from jupyter_client.manager import AsyncKernelManager
 from traitlets import Any, Instance
 
+from autograder import compile_cache
 from autograder.job import Job
+from nncourse import QUICK_XLA_FLAGS
 
 HERE = Path(__file__).resolve().parent
-KERNEL_FILES = ("student_kernel.py", "wire.py", "keras_wire.py")
-TESTER_FILES = ("tester.py", "wire.py", "keras_wire.py")
+KERNEL_FILES = ("student_kernel.py", "wire.py", "keras_wire.py", "lean_keras.py")
+TESTER_FILES = ("tester.py", "wire.py", "keras_wire.py", "lean_keras.py")
 PIDS_CGROUP = Path("/sys/fs/cgroup/pids")
 MAX_MESSAGE_BYTES = 64 * 2**20  # the largest message the grader accepts from the student's kernel
-# what the kernel and the tester run with, sandboxed or not: one thread each, no screen, the course's Keras setup,
-# and nncourse.HEADLESS (nobody watches a grading kernel: widgets are not drawn and matplotlib not imported for them)
+# what the kernel and the tester run with, sandboxed or not: one thread each, no screen, the course's Keras setup
+# (the tester too, so that both compile alike), and nncourse.HEADLESS (nobody watches a grading kernel: widgets
+# are not drawn, demonstrations not run, and matplotlib not imported for them)
 GRADING_ENV = {"OPENBLAS_NUM_THREADS": "1", "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1", "MPLBACKEND": "agg",
-               "KERAS_BACKEND": "jax", "JAX_ENABLE_X64": "1", "NNCOURSE_HEADLESS": "1"}
+               "KERAS_BACKEND": "jax", "JAX_ENABLE_X64": "1", "XLA_FLAGS": QUICK_XLA_FLAGS, "NNCOURSE_HEADLESS": "1"}
 DEFAULT_LIMITS = {"memory_mb": 8192, "cpu_seconds": 120, "file_mb": 64, "open_files": 256, "processes": 64,
                   "scratch_mb": 64}
 
@@ -81,6 +84,16 @@ def base_command(limits):
     return args
 
 
+def lesson_binds(job):
+    """Read-only binds of the lesson cache both sandboxes use: the course copy, the font cache, the compile cache."""
+    args = ["--ro-bind", job.course, "/grader/course", "--ro-bind", job.mplconfig, "/grader/mpl"]
+    if job.xla_cache:
+        args += ["--ro-bind", job.xla_cache, "/grader/xla"]
+        for key, value in compile_cache.environment("/grader/xla").items():
+            args += ["--setenv", key, value]
+    return args
+
+
 def program_binds(target, names):
     """Read-only binds of autograder files (by name) into target."""
     args = []
@@ -99,8 +112,8 @@ def kernel_command(job):
     args = base_command(job.limits)
     args += capped_tmpfs("/student", int(job.limits.get("scratch_mb", 64)))
     notebook = kernel_notebook(job)
-    args += ["--ro-bind", job.course, "/grader/course", "--ro-bind", job.mplconfig, "/grader/mpl",
-             "--bind", job.kerneldir, job.kerneldir, "--ro-bind", str(notebook), f"/student/{notebook.name}"]
+    args += lesson_binds(job)
+    args += ["--bind", job.kerneldir, job.kerneldir, "--ro-bind", str(notebook), f"/student/{notebook.name}"]
     args += program_binds("/grader/kernel", KERNEL_FILES)
     args += ["--chdir", "/student", "--setenv", "PYTHONPATH", "/grader/course:/grader/kernel"]
     return args
@@ -109,22 +122,24 @@ def kernel_command(job):
 def tester_command(job):
     """Full argv of the tester: like the kernel's sandbox, without the student's files or any writable host folder."""
     args = base_command(job.limits)
-    args += ["--ro-bind", job.course, "/grader/course", "--ro-bind", job.mplconfig, "/grader/mpl"]
+    args += lesson_binds(job)
     args += program_binds("/grader/tester", TESTER_FILES)
     args += ["--chdir", "/tmp", "--setenv", "PYTHONPATH", "/grader/course:/grader/tester"]
     return args + [sys.executable, "/grader/tester/tester.py"]
 
 
-def unsandboxed_env(course_path):
+def unsandboxed_env(job):
     """Environment for the kernel or tester when the instructor explicitly allowed running without a sandbox."""
-    return {**GRADING_ENV, "PYTHONPATH": os.pathsep.join([str(course_path), str(HERE)]), "PATH": os.environ.get("PATH", "")}
+    cache = compile_cache.environment(job.xla_cache) if job.xla_cache else {}
+    return {**GRADING_ENV, **cache, "PYTHONPATH": os.pathsep.join([str(job.course), str(HERE)]),
+            "PATH": os.environ.get("PATH", "")}
 
 
 def tester_argv(job):
     """(argv, environment) that start the tester for this job."""
     if job.sandbox:
         return tester_command(job), {}
-    return [sys.executable, str(HERE / "tester.py")], unsandboxed_env(job.course)
+    return [sys.executable, str(HERE / "tester.py")], unsandboxed_env(job)
 
 
 class PidsCgroup:
@@ -195,7 +210,7 @@ class SandboxKernelManager(AsyncKernelManager):
             argv = kernel_command(self.job) + ["--setenv", "GRADER_LIMITS", limits,
                                                sys.executable, "/grader/kernel/student_kernel.py"]
         else:
-            env = dict(unsandboxed_env(self.job.course), GRADER_LIMITS=limits)
+            env = dict(unsandboxed_env(self.job), GRADER_LIMITS=limits)
             argv = ["/usr/bin/env", *(f"{key}={value}" for key, value in env.items()),
                     sys.executable, str(HERE / "student_kernel.py")]
         argv += rest

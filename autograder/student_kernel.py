@@ -14,6 +14,7 @@ import types
 
 import numpy
 
+import lean_keras
 import wire
 
 CALLBACK_PROMPT = "\x00nncourse-callback:"
@@ -152,12 +153,13 @@ def apply_limits(limits):
 
 
 def main():
-    """Limits, the font cache, then the kernel with the call service and a `%matplotlib` that draws nothing."""
+    """Limits, the font cache, Keras without extras, then the kernel with the call service and a no-op `%matplotlib`."""
     apply_limits(json.loads(os.environ.pop("GRADER_LIMITS", "{}")))
     cache = os.environ.get("MPLCONFIGDIR")
     if os.path.isdir("/grader/mpl") and cache:  # a writable copy of matplotlib's prebuilt font cache
         shutil.copytree("/grader/mpl", cache, dirs_exist_ok=True, copy_function=shutil.copyfile)
         os.chmod(cache, 0o700)
+    lean_keras.install()
     module = types.ModuleType("_nncourse_call")
     module.serve = serve
     sys.modules["_nncourse_call"] = module

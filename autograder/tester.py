@@ -19,6 +19,7 @@ import warnings
 
 import numpy
 
+import lean_keras
 import wire
 
 HIDDEN = re.compile(r"^[ \t]*### BEGIN HIDDEN TESTS[ \t]*\n(.*?)^[ \t]*### END HIDDEN TESTS[ \t]*$", re.S | re.M)
@@ -304,6 +305,7 @@ def main():
     writer = os.fdopen(os.dup(sys.stdout.fileno()), "w", encoding="utf-8")
     devnull = os.open(os.devnull, os.O_WRONLY)
     os.dup2(devnull, sys.stdout.fileno())  # stray prints of libraries must not corrupt the channel
+    lean_keras.install()
     channel = Channel(sys.stdin, writer)
     tester = Tester(channel)
     while True:

@@ -10,13 +10,12 @@ import os
 import statistics
 import time
 
+from nncourse import QUICK_XLA_FLAGS, demo
+
 os.environ.setdefault("KERAS_BACKEND", "jax")
 os.environ.setdefault("JAX_PLATFORMS", "cpu")
 os.environ.setdefault("JAX_ENABLE_X64", "1")  # lets Keras hold float64 weights for the parity check
-# Networks this small run in microseconds, but XLA spends a tenth of a second optimising each operation it
-# compiles (every operation, once per shape and float type): compiling them plainly halves the lesson's time,
-# and XLA's older loop emitters compile a further two to four times faster than its fusion emitters.
-os.environ.setdefault("XLA_FLAGS", "--xla_backend_optimization_level=0 --xla_cpu_use_fusion_emitters=false")
+os.environ.setdefault("XLA_FLAGS", QUICK_XLA_FLAGS)
 
 import jax  # noqa: E402
 import keras  # noqa: E402
@@ -241,6 +240,7 @@ def keras_steps(model, X, y, steps):
     return keras_weights(model)
 
 
+@demo
 def parity_table(build_model, transfer_weights, compile_model, max_abs_diff, X, y, sizes, activation="relu",
                  steps=3, seed=0):
     """Print the NumPy-vs-Keras parity table and return its numbers (None while an exercise is unfinished)."""
@@ -320,6 +320,7 @@ def train_keras(model, X, y, num_epochs, batch_size):
             "seconds": timer.seconds}
 
 
+@demo
 def train_both(build_model, transfer_weights, compile_model, X, y, sizes, setup, num_epochs=15, batch_size=32,
                seed=0, activation="relu"):
     """Train the NumPy network and its Keras twin from the same weights with the same hyper-parameters.

@@ -12,7 +12,7 @@ import nbformat
 import pytest
 from nbgrader.api import Gradebook
 
-from autograder import gradebook, grading, report, sandbox
+from autograder import compile_cache, gradebook, grading, report, sandbox
 from publish import notebooks
 
 ROOT = notebooks.ROOT
@@ -375,13 +375,24 @@ def other_lessons():
             if name != "01_neuron" and notebooks.notebook_path(name).exists()]
 
 
+POISON = ("\nimport os, pathlib\n"  # overwrite every compiled program that later students would load
+          "for _entry in pathlib.Path(os.environ.get('JAX_COMPILATION_CACHE_DIR', '/nowhere')).glob('*'):\n"
+          "    try:\n"
+          "        _entry.write_bytes(b'poison')\n"
+          "    except OSError:\n"
+          "        pass\n")
+
+
 @pytest.mark.parametrize("lesson", other_lessons())
 def test_smoke_class_for_lesson(lesson, tmp_path):
     folder = tmp_path / "submissions"
     solutions = [g for g in answers(lesson)]
+    keras = compile_cache.uses_keras(nbformat.read(notebooks.notebook_path(lesson), as_version=4))
     write(folder, "full.ipynb", filled(lesson, "all"))
     write(folder, "blank.ipynb", filled(lesson))
     write(folder, "partial.ipynb", filled(lesson, solutions[:1]))
+    if keras:
+        write(folder, "poison.ipynb", filled(lesson, "all", {solutions[0]: answers(lesson)[solutions[0]] + POISON}))
     opts = grading.Options(lesson=lesson, source=folder, out=tmp_path / "out", db=tmp_path / "gb.db", jobs=2,
                            cell_timeout=60, notebook_timeout=300, progress=False)
     rows = {r["student"]: r for r in grading.grade(opts)[0]}
@@ -391,6 +402,11 @@ def test_smoke_class_for_lesson(lesson, tmp_path):
     assert rows["blank"]["score"] == 0, rows["blank"]
     assert 0 <= rows["partial"]["score"] < full
     assert not [f for f in rows["full"]["flags"] if not f.startswith("renamed")], rows["full"]["flags"]
+    caches = list((opts.out / ".work" / "cache").iterdir())
+    assert len(caches) == 1 and grading.cache_intact(caches[0])
+    if keras:  # filled by the solution, read-only to every student: the poisoner scores fully and changed nothing
+        assert len(list((caches[0] / "xla").glob("*-cache"))) > 20, "the compile cache was not filled"
+        assert rows["poison"]["score"] == full, rows["poison"]
 
 
 def test_a_feedback_page_that_cannot_be_made_costs_the_page_not_the_score(tmp_path, monkeypatch):

@@ -11,7 +11,7 @@ import nbformat
 import pytest
 from nbgrader.api import MissingEntry
 
-from autograder import class_report, gradebook, integrity, submissions
+from autograder import class_report, compile_cache, gradebook, integrity, sandbox, submissions
 from autograder.job import Job
 from publish import bundle, notebooks
 
@@ -259,6 +259,35 @@ def test_job_travels_as_one_line_of_json_and_refuses_unknown_fields():
     assert job.placed(course="/elsewhere").course == "/elsewhere" and job.course == "/c"
     with pytest.raises(TypeError):
         Job.from_json(text.replace('"sid"', '"student"'))
+
+
+def test_keras_imports_without_its_extras_while_grading_and_the_student_still_can():
+    code = ("import sys, lean_keras\n"
+            "lean_keras.install()\n"
+            "import keras\n"
+            "assert 'sklearn' not in sys.modules and 'matplotlib' not in sys.modules, 'extras loaded'\n"
+            "model = keras.Sequential([keras.Input(shape=(3,)), keras.layers.Dense(2)])\n"
+            "assert tuple(model(keras.ops.ones((1, 3))).shape) == (1, 2)\n"
+            "import sklearn.base, matplotlib.pyplot\n")
+    env = {**os.environ, **sandbox.GRADING_ENV, "PYTHONPATH": str(ROOT / "autograder")}
+    done = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-2000:]
+
+
+def test_compile_cache_is_read_only_in_both_sandboxes_and_only_for_keras_lessons(tmp_path):
+    assert compile_cache.uses_keras(nbformat.read(notebooks.notebook_path("07_keras"), as_version=4))
+    assert not compile_cache.uses_keras(nbformat.read(notebooks.notebook_path("01_neuron"), as_version=4))
+    job = Job(sid="ada", lesson=LESSON, key="k", notebook=str(tmp_path / "n.ipynb"), scratch="/s", template_db="/t.db",
+              course=str(tmp_path), mplconfig=str(tmp_path), xla_cache=str(tmp_path / "xla"), sandbox=True, limits={},
+              bindings={}, cell_timeout=30, notebook_budget=300, output_limit=1000, kerneldir=str(tmp_path))
+    for command in (sandbox.kernel_command(job), sandbox.tester_command(job)):
+        at = command.index(str(tmp_path / "xla"))
+        assert command[at - 1] == "--ro-bind" and command[at + 1] == "/grader/xla"
+        settings = {command[i + 1]: command[i + 2] for i, arg in enumerate(command) if arg == "--setenv"}
+        assert settings["JAX_COMPILATION_CACHE_DIR"] == "/grader/xla"
+        assert float(settings["JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS"]) > 1e9  # never tries to write
+    plain = sandbox.tester_command(job.placed(xla_cache=""))
+    assert "/grader/xla" not in plain and "JAX_COMPILATION_CACHE_DIR" not in plain
 
 
 def test_class_report_chart_bars_are_proportional_and_names_escaped():

@@ -226,6 +226,22 @@ def test_a_headless_kernel_builds_widgets_without_rendering_them(monkeypatch):
     assert calls == [0.5]
 
 
+def test_a_demonstration_is_not_run_while_grading(monkeypatch, capsys):
+    import nncourse
+    calls = []
+
+    @nncourse.demo
+    def twice(x):
+        calls.append(x)
+        return 2 * x
+
+    assert twice(2) == 4 and twice.__name__ == "twice"
+    monkeypatch.setattr(nncourse, "HEADLESS", True)  # what NNCOURSE_HEADLESS=1 (the grader's kernel) sets
+    capsys.readouterr()
+    assert twice(3) is None and calls == [2]
+    assert "twice: a demonstration, not run while grading" in capsys.readouterr().out
+
+
 def test_a_headless_lesson_setup_builds_no_figure_and_never_imports_matplotlib():
     """The grader's kernel runs the lesson's setup and widget cells without paying for matplotlib."""
     import subprocess
@@ -250,9 +266,12 @@ def test_every_builder_is_found_where_the_widgets_module_says():
 
 def test_the_grader_starts_every_sandbox_headless():
     from autograder import sandbox
+    from autograder.job import Job
     command = sandbox.base_command(sandbox.DEFAULT_LIMITS)
     assert "NNCOURSE_HEADLESS" in command and command[command.index("NNCOURSE_HEADLESS") + 1] == "1"
-    assert sandbox.unsandboxed_env("/course")["NNCOURSE_HEADLESS"] == "1"
+    job = Job(sid="s", lesson="01_neuron", key="k", notebook="", scratch="", template_db="", course="/course",
+              mplconfig="", sandbox=False, limits={}, bindings={}, cell_timeout=1, notebook_budget=1, output_limit=1)
+    assert sandbox.unsandboxed_env(job)["NNCOURSE_HEADLESS"] == "1"
 
 
 def test_a_widget_shows_the_students_failure_in_its_status():
