@@ -12,6 +12,8 @@ from pathlib import Path
 
 import nbformat
 
+from autograder import integrity
+
 
 def environment(folder, writable=False):
     """JAX's settings that use the cache at folder (never written unless writable)."""
@@ -23,14 +25,7 @@ def environment(folder, writable=False):
 
 def uses_keras(notebook):
     """True when a code cell of the notebook imports Keras (or JAX)."""
-    for cell in notebook.cells:
-        if cell.cell_type != "code":
-            continue
-        code = "\n".join(line for line in cell.source.splitlines() if not line.lstrip().startswith(("%", "!")))
-        try:
-            tree = ast.parse(code)
-        except SyntaxError:
-            continue
+    for tree in integrity.code_trees(notebook):
         for node in ast.walk(tree):
             modules = [a.name for a in node.names] if isinstance(node, ast.Import) else \
                 [node.module or ""] if isinstance(node, ast.ImportFrom) else []

@@ -192,17 +192,22 @@ def check(raw, released, filename, lesson, max_bytes=MAX_BYTES, named_by_student
     return Report(None, flags, notebook)
 
 
-def bindings(released):
-    """Names the course's own (unmarked) code cells import: name -> [module, attribute or None]."""
-    names = {}
-    for cell in released.cells:
-        if cell.cell_type != "code" or cell.metadata.get("nbgrader"):
+def code_trees(notebook, course_cells_only=False):
+    """The parsed code cells of a notebook (magics and shell lines left out, cells that do not parse skipped)."""
+    for cell in notebook.cells:
+        if cell.cell_type != "code" or (course_cells_only and cell.metadata.get("nbgrader")):
             continue
         code = "\n".join(line for line in cell.source.splitlines() if not line.lstrip().startswith(("%", "!")))
         try:
-            tree = ast.parse(code)
+            yield ast.parse(code)
         except SyntaxError:
             continue
+
+
+def bindings(released):
+    """Names the course's own (unmarked) code cells import: name -> [module, attribute or None]."""
+    names = {}
+    for tree in code_trees(released, course_cells_only=True):
         for node in tree.body:
             if isinstance(node, ast.Import):
                 for alias in node.names:
