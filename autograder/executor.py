@@ -6,13 +6,13 @@ tester's calls of student functions to the kernel as user expressions, callbacks
 channel, and writes the tester's verdict as the cell's outputs. The student's code cannot reach the verdict.
 """
 import ast
-import asyncio
 import json
 import os
 import select
 import subprocess
 import time
 
+import zmq.asyncio
 from jupyter_core.utils import run_sync
 from nbclient.exceptions import CellTimeoutError, DeadKernelError
 from nbformat.v4 import new_output
@@ -212,26 +212,27 @@ class TestedExecute(Execute):
         expression = f"__import__('_nncourse_call').serve({wire.dumps(message)!r})"
         msg_id = self.kc.execute("", silent=True, store_history=False, user_expressions={"r": expression},
                                  allow_stdin=True, stop_on_error=False)
-        polls = 0
+        stdin, shell = self.kc.stdin_channel, self.kc.shell_channel
+        poller = zmq.asyncio.Poller()  # sleeps until the kernel answers: no polling loop competing for the CPU
+        poller.register(stdin.socket, zmq.POLLIN)
+        poller.register(shell.socket, zmq.POLLIN)
         while True:
-            if time.monotonic() > deadline:
+            left = deadline - time.monotonic()
+            if left <= 0:
                 self.stop("a test's call of your code did not return in time; later cells were not run")
                 return {"broken": "your function did not return in time"}
-            if await self.kc.stdin_channel.msg_ready():
-                request = await self.kc.stdin_channel.get_msg(timeout=1)
+            ready = dict(await poller.poll(timeout=min(left, 0.5) * 1000))
+            if stdin.socket in ready:
+                request = await stdin.get_msg(timeout=1)
                 if request["parent_header"].get("msg_id") == msg_id:
                     self.kc.input(self.callback(request, deadline))
-                continue
-            if await self.kc.shell_channel.msg_ready():
-                reply = await self.kc.shell_channel.get_msg(timeout=1)
+            elif shell.socket in ready:
+                reply = await shell.get_msg(timeout=1)
                 if reply["parent_header"].get("msg_id") == msg_id:
                     return answer_of(reply)
-                continue
-            polls += 1
-            if polls % 500 == 0 and not await self.kc.is_alive():  # about twice a second, not on every poll
+            elif not await self.kc.is_alive():  # checked twice a second while the kernel is silent
                 self.stop("the kernel died (killed, crashed or out of memory); later cells were not run")
                 return {"broken": "the kernel died"}
-            await asyncio.sleep(0.001)
 
     def callback(self, request, deadline):
         """Pass a callback from the student's code to the tester and return the tester's answer as text."""
