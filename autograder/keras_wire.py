@@ -58,18 +58,24 @@ def build(description):
         if kind not in LAYERS or type(dtype) is not str:
             raise wire.NotPlainData(f"unknown layer {kind!r}")
         settings = {k: v for k, v in wire.expect(settings, dict).items() if k in LAYERS[kind] and type(v) in SCALARS}
+        if kind == "Dense":  # the described weights replace them at once: skip drawing random ones
+            settings.update(kernel_initializer="zeros", bias_initializer="zeros")
         layers.append(getattr(keras.layers, kind)(**settings, dtype=dtype))
     model = keras.Sequential(layers)
-    update(model, description)
+    update(model, description, exact=True)
     return model
 
 
-def update(model, description):
-    """Give model the weights and compile settings of a description (after a call changed them)."""
+def update(model, description, exact=False):
+    """Give model the weights and compile settings of a description (after a call changed them).
+
+    Weights that do not fit the model are ignored, or refused when exact (a model built from this description)."""
     description = wire.expect(description, dict)
     weights = [wire.decode(w) for w in wire.expect(description["weights"], list)]
     if [w.shape for w in weights] == [tuple(v.shape) for v in model.get_weights()]:
         model.set_weights(weights)
+    elif exact:
+        raise wire.NotPlainData("the described weights do not fit the described layers")
     settings = description.get("compile")
     if settings is not None:
         recompile(model, wire.expect(settings, dict))

@@ -167,3 +167,45 @@ def test_test_names_and_course_imports_are_not_taken_from_the_student():
     student = "import numpy as np\nclass FakeNumpy:\n    def allclose(self, *a, **k):\n        return True\n"
     verdict = run(student + "np = FakeNumpy()\n_expected = 1\n", "_expected = 2\nassert np.allclose(1, _expected) is False\n")
     assert verdict["status"] == "ok", verdict
+
+
+def keras_modules():
+    """keras (on JAX, as the course sets it up) and the grader's keras_wire."""
+    from nncourse import keras_tools  # noqa: F401 - sets the backend before Keras is imported
+    import keras
+    import keras_wire
+    return keras, keras_wire
+
+
+def test_a_keras_model_crosses_as_its_description_with_exact_weights_and_compile_settings():
+    keras, keras_wire = keras_modules()
+    model = keras.Sequential([keras.Input(shape=(4,)), keras.layers.Dense(5, activation="tanh"),
+                              keras.layers.Dropout(0.25), keras.layers.Dense(3, activation="softmax")])
+    model.compile(optimizer=keras.optimizers.SGD(learning_rate=0.05, momentum=0.9),
+                  loss="sparse_categorical_crossentropy", metrics=["accuracy"])
+    description = wire.loads(wire.dumps(keras_wire.describe(model)))["$keras"]
+    twin = keras_wire.build(description)
+    assert [type(layer).__name__ for layer in twin.layers] == ["Dense", "Dropout", "Dense"]
+    assert twin.layers[0].activation.__name__ == "tanh" and twin.layers[1].rate == 0.25
+    for mine, theirs in zip(model.get_weights(), twin.get_weights()):
+        np.testing.assert_array_equal(mine, theirs)
+    X = np.linspace(-1.0, 1.0, 8).reshape(2, 4)
+    np.testing.assert_array_equal(np.asarray(model.predict(X, verbose=0)), np.asarray(twin.predict(X, verbose=0)))
+    assert type(twin.optimizer).__name__ == "SGD" and float(twin.optimizer.momentum) == 0.9
+    assert abs(float(twin.optimizer.learning_rate) - 0.05) < 1e-7
+
+
+@pytest.mark.parametrize("change", ["weights", "layer", "optimizer"])
+def test_a_forged_keras_description_is_refused(change):
+    keras, keras_wire = keras_modules()
+    model = keras.Sequential([keras.Input(shape=(2,)), keras.layers.Dense(3)])
+    model.compile(optimizer="sgd", loss="mse")
+    description = wire.loads(wire.dumps(keras_wire.describe(model)))["$keras"]
+    if change == "weights":  # weights of another shape than the layers they are said to belong to
+        description["weights"][0] = wire.encode(np.ones((5, 3)))
+    elif change == "layer":
+        description["layers"][0][0] = "Lambda"
+    else:
+        description["compile"]["optimizer"][0] = "os.system"
+    with pytest.raises(wire.NotPlainData):
+        keras_wire.build(description)
