@@ -6,10 +6,10 @@ tester's calls of student functions to the kernel as user expressions, callbacks
 channel, and writes the tester's verdict as the cell's outputs. The student's code cannot reach the verdict.
 """
 import ast
+import contextlib
 import json
 import os
 import select
-import subprocess
 import time
 
 import zmq.asyncio
@@ -20,7 +20,7 @@ from nbgrader.preprocessors import Execute
 from nbgrader.utils import is_grade, is_solution
 from traitlets import Instance, Unicode
 
-from autograder import sandbox, wire
+from autograder import sandbox, wire, zygote
 from autograder.job import Job
 
 CALLBACK_PROMPT = "\x00nncourse-callback:"
@@ -38,29 +38,30 @@ class TesterGone(Exception):
 
 
 class TesterProcess:
-    """The tester subprocess and its JSON-line pipes, read with deadlines."""
+    """A fresh tester (forked by this worker's zygote) and its JSON-line pipes, read with deadlines."""
 
-    def __init__(self, argv, env):
-        self.process = subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
-                                        env=env, start_new_session=True)
+    def __init__(self, argv, env, modules):
+        try:
+            self.writer, self.reader, self.kill = zygote.fork_tester(argv, env, modules)
+        except zygote.ZygoteGone as error:
+            raise TesterGone(str(error)) from None
         self.buffer = b""
 
     def send(self, message):
         """Write one message line."""
         try:
-            self.process.stdin.write(wire.dumps(message).encode() + b"\n")
-            self.process.stdin.flush()
-        except (BrokenPipeError, OSError):
+            self.writer.write(wire.dumps(message).encode() + b"\n")
+            self.writer.flush()
+        except (BrokenPipeError, OSError, ValueError):
             raise TesterGone("the tester stopped") from None
 
     def receive(self, deadline):
         """Read one message line before the deadline."""
-        descriptor = self.process.stdout.fileno()
         while b"\n" not in self.buffer:
             left = deadline - time.monotonic()
-            if left <= 0 or not select.select([descriptor], [], [], left)[0]:
+            if left <= 0 or not select.select([self.reader], [], [], left)[0]:
                 raise TesterGone("the test did not finish in time")
-            chunk = os.read(descriptor, 1 << 20)
+            chunk = os.read(self.reader, 1 << 20)
             if not chunk:
                 raise TesterGone("the tester stopped")
             self.buffer += chunk
@@ -68,12 +69,20 @@ class TesterProcess:
         return wire.loads(line.decode())
 
     def close(self):
-        """Stop the process."""
-        try:
-            os.killpg(self.process.pid, 9)
-        except OSError:
-            pass
-        self.process.wait()
+        """Kill the tester and close its pipes."""
+        self.kill()
+        with contextlib.suppress(OSError):
+            self.writer.close()
+        with contextlib.suppress(OSError):
+            os.close(self.reader)
+
+
+def preloaded(bindings):
+    """Modules every tester of the lesson imports anyway, imported once by the zygote: Keras for a Keras lesson."""
+    modules = ["nncourse.feedback", "nncourse.reference"]
+    if any(type(pair) is list and str(pair[0]).split(".")[0] == "keras" for pair in bindings.values()):
+        modules += ["keras", "keras_wire"]
+    return modules
 
 
 class TestedExecute(Execute):
@@ -95,7 +104,8 @@ class TestedExecute(Execute):
         """Run the notebook with a fresh tester, then write the findings file for the runner."""
         self.findings, self.stopped, self.output_bytes, self.tester = [], None, 0, None
         self.started = time.monotonic()
-        self.start_tester()  # boots while the kernel starts and the student's cells run
+        with contextlib.suppress(TesterGone):  # a tester that cannot start now is tried again at the first test
+            self.start_tester()  # boots while the kernel starts and the student's cells run
         try:
             return super().preprocess(nb, resources, km)
         finally:
@@ -165,7 +175,7 @@ class TestedExecute(Execute):
 
     def start_tester(self):
         """A new tester process, sent the lesson's setup imports (its answer is awaited before the first test)."""
-        self.tester = TesterProcess(*sandbox.tester_argv(self.job))
+        self.tester = TesterProcess(*sandbox.tester_argv(self.job), preloaded(self.job.bindings))
         self.tester.send({"op": "setup", "bindings": self.job.bindings})
         self.tester_ready = False
 

@@ -13,6 +13,8 @@ import importlib
 import io
 import os
 import re
+import signal
+import socket
 import sys
 import traceback
 import warnings
@@ -300,6 +302,51 @@ class Tester:
         return {"status": "error", "ename": type(error).__name__, "evalue": str(error)}
 
 
+def zygote(modules):
+    """Import modules once, then fork a fresh tester for each request on the control socket (stdin); never test.
+
+    A request is b"fork" with the new tester's stdin and stdout descriptors (the answer is its pid), or b"kill PID".
+    """
+    for name in modules:
+        try:
+            importlib.import_module(name)
+        except Exception:  # noqa: BLE001 - a tester that needs it imports it again (and reports the failure)
+            pass
+    control = socket.socket(fileno=0)
+    signal.signal(signal.SIGCHLD, signal.SIG_IGN)  # finished testers are reaped by the system
+    while True:
+        message, descriptors, _, _ = socket.recv_fds(control, 64, 2)
+        if not message:
+            os._exit(0)  # the worker closed the socket
+        if message == b"fork":
+            pid = os.fork() if len(descriptors) == 2 else -1
+            if pid == 0:
+                control.detach()  # fd 0 becomes the tester's stdin below; the socket object must not close it
+                signal.signal(signal.SIGCHLD, signal.SIG_DFL)
+                die_with_parent()
+                os.dup2(descriptors[0], 0)
+                os.dup2(descriptors[1], 1)
+                for descriptor in descriptors:
+                    os.close(descriptor)
+                try:
+                    main()
+                finally:
+                    os._exit(0)  # never return into the zygote's loop, nor run its exit handlers
+            control.send(str(pid).encode())
+        elif message.startswith(b"kill ") and message[5:].isdigit():
+            with contextlib.suppress(OSError):
+                os.kill(int(message[5:]), signal.SIGKILL)
+        for descriptor in descriptors:
+            os.close(descriptor)
+
+
+def die_with_parent():
+    """Ask Linux to kill this process when its parent (the zygote) dies."""
+    with contextlib.suppress(Exception):
+        import ctypes
+        ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+
+
 def main():
     """Serve setup and test requests until stdin closes."""
     writer = os.fdopen(os.dup(sys.stdout.fileno()), "w", encoding="utf-8")
@@ -318,4 +365,8 @@ def main():
 
 
 if __name__ == "__main__":
-    main()
+    if sys.argv[1:2] == ["--zygote"]:
+        lean_keras.install()
+        zygote(sys.argv[2:])
+    else:
+        main()

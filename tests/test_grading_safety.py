@@ -173,3 +173,72 @@ def test_an_oversized_kernel_message_never_reaches_the_grader(tmp_path, monkeypa
             await km.shutdown_kernel(now=True)
 
     assert asyncio.run(replies()) == [12, None]
+
+
+def job_for_tester(tmp_path, sandboxed):
+    """A job whose tester runs with the course's own package (sandboxed when bubblewrap works here)."""
+    return Job(sid="x", lesson=LESSON, key="k", notebook=str(tmp_path / "n.ipynb"), scratch=str(tmp_path / "s"),
+               template_db="", course=str(notebooks.ROOT), mplconfig=str(tmp_path), sandbox=sandboxed, limits={},
+               bindings={}, cell_timeout=30, notebook_budget=60, output_limit=1000)
+
+
+@pytest.fixture(params=["sandboxed", "unsandboxed"])
+def tester_argv(request, tmp_path):
+    from autograder import sandbox, zygote
+    if request.param == "sandboxed" and sandbox.bwrap_path() is None:
+        pytest.skip("bubblewrap sandbox unavailable")
+    yield sandbox.tester_argv(job_for_tester(tmp_path, request.param == "sandboxed"))
+    for running in zygote.ZYGOTES.values():
+        running.close()
+    zygote.ZYGOTES.clear()
+
+
+def verdict_of(tester, source, seconds=60):
+    """The tester's verdict on one test cell (after its setup)."""
+    import time
+    tester.send({"op": "setup", "bindings": {}})
+    assert tester.receive(time.monotonic() + seconds) == {"ok": True}
+    tester.send({"op": "test", "source": source})
+    return tester.receive(time.monotonic() + seconds)["verdict"]
+
+
+def test_every_notebook_gets_a_fresh_tester_from_one_zygote(tester_argv):
+    from autograder import zygote
+    from autograder.executor import TesterProcess
+    first = TesterProcess(*tester_argv, ["nncourse.feedback"])
+    leak = "import numpy, builtins\nnumpy.leaked = 1\nbuiltins.leaked = 2"
+    assert verdict_of(first, leak) == {"status": "ok", "stdout": ""}
+    first.close()
+    (started,) = zygote.ZYGOTES.values()
+    second = TesterProcess(*tester_argv, ["nncourse.feedback"])
+    try:
+        verdict = verdict_of(second, "import numpy, builtins\n"
+                                     "assert not hasattr(numpy, 'leaked') and not hasattr(builtins, 'leaked')")
+    finally:
+        second.close()
+    assert verdict["status"] == "ok", verdict
+    assert list(zygote.ZYGOTES.values()) == [started]  # forked from the same pre-imported process
+
+
+def test_a_tester_stuck_in_a_test_is_killed_and_a_dead_zygote_is_replaced(tester_argv):
+    import time
+
+    from autograder import zygote
+    from autograder.executor import TesterGone, TesterProcess
+    stuck = TesterProcess(*tester_argv, [])
+    stuck.send({"op": "test", "source": "while True:\n    pass"})
+    with pytest.raises(TesterGone):
+        stuck.receive(time.monotonic() + 2)
+    stuck.kill()
+    with pytest.raises(TesterGone, match="stopped"):  # killed: its end of the pipe closes at once
+        stuck.receive(time.monotonic() + 10)
+    stuck.close()
+    (running,) = zygote.ZYGOTES.values()
+    running.process.kill()
+    running.process.wait()
+    fresh = TesterProcess(*tester_argv, [])
+    try:
+        assert verdict_of(fresh, "assert 1 + 1 == 2")["status"] == "ok"
+    finally:
+        fresh.close()
+    assert list(zygote.ZYGOTES.values()) != [running]
