@@ -7,9 +7,9 @@ read-only and are told never to write (a program they compile differently is sim
 """
 import ast
 import os
+import shutil
+import sys
 import tempfile
-from pathlib import Path
-
 import nbformat
 
 from autograder import integrity
@@ -35,14 +35,25 @@ def uses_keras(notebook):
 
 
 def fill(folder, solution_path, course, grading_env):
-    """Run the solution notebook (tests too) as the grader's kernel would, writing what it compiles into folder."""
+    """Run the solution notebook (tests too) as the grader's kernel would, writing what it compiles into folder.
+
+    A run that fails leaves no cache (grading is then only slower) and says so on stderr."""
     from nbclient import NotebookClient
 
     notebook = nbformat.read(solution_path, as_version=4)
     folder.mkdir(parents=True, exist_ok=True)
     env = {**os.environ, **grading_env, **environment(folder, writable=True), "PYTHONPATH": str(course)}
-    with tempfile.TemporaryDirectory() as scratch:
-        client = NotebookClient(notebook, timeout=300, allow_errors=True, kernel_name="python3",
-                                resources={"metadata": {"path": scratch}})
-        client.execute(env=env)
-    return sorted(Path(folder).iterdir())
+    try:
+        with tempfile.TemporaryDirectory() as scratch:
+            client = NotebookClient(notebook, timeout=300, allow_errors=True, kernel_name="python3",
+                                    resources={"metadata": {"path": scratch}})
+            client.execute(env=env)
+    except Exception as error:  # noqa: BLE001 - the cache only saves time
+        shutil.rmtree(folder, ignore_errors=True)
+        print(f"the compile cache was not built ({type(error).__name__}: {error}); grading runs without it",
+              file=sys.stderr)
+
+
+def folder_in(cache):
+    """The compile cache inside a lesson cache folder, or "" for a lesson without one."""
+    return str(cache / "xla") if (cache / "xla").is_dir() else ""

@@ -351,7 +351,7 @@ def plan(sub, row, released, opts, work, cache, lesson_key, use_sandbox, binding
     nbformat.write(report.notebook, notebook_file)
     return Job(sid=sid, lesson=lesson, key=key, notebook=str(notebook_file), scratch=str(work / "scratch" / sid),
                template_db=str(cache / "template.db"), course=str(cache / "course"), mplconfig=str(cache / "mpl"),
-               xla_cache=str(cache / "xla") if (cache / "xla").is_dir() else "", sandbox=use_sandbox, limits=opts.limits,
+               xla_cache=compile_cache.folder_in(cache), sandbox=use_sandbox, limits=opts.limits,
                bindings=bindings, cell_timeout=opts.cell_timeout, notebook_budget=opts.notebook_timeout,
                output_limit=opts.output_limit,
                result_file=str(work / "jobs" / f"{sid}.result.json"),

@@ -31,7 +31,7 @@ from nbgrader.nbgraderformat import common as nbgrader_format
 from traitlets import Bool
 from traitlets.config import Config
 
-from autograder import sandbox
+from autograder import compile_cache, sandbox
 from autograder.executor import TestedExecute
 from autograder.job import Job
 
@@ -227,7 +227,7 @@ def grade_data(payload, bundle):
         job = Job.from_json(payload["job"]).placed(
             notebook=str(tmp / "submission.ipynb"), scratch=str(tmp / "scratch"), template_db=str(folder / "template.db"),
             course=str(folder / "course"), mplconfig=str(folder / "mpl"),
-            xla_cache=str(folder / "xla") if (folder / "xla").is_dir() else "")
+            xla_cache=compile_cache.folder_in(folder))
         try:
             result = run(job)
         except Exception as error:  # reported as a grading failure for this student

@@ -290,6 +290,14 @@ def test_compile_cache_is_read_only_in_both_sandboxes_and_only_for_keras_lessons
     assert "/grader/xla" not in plain and "JAX_COMPILATION_CACHE_DIR" not in plain
 
 
+def test_a_compile_cache_run_that_fails_leaves_no_cache_and_says_so(tmp_path, capfd):
+    notebook = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell("import os\nos._exit(3)")])
+    nbformat.write(notebook, tmp_path / "dies.ipynb")
+    compile_cache.fill(tmp_path / "xla", tmp_path / "dies.ipynb", ROOT, sandbox.GRADING_ENV)
+    assert not (tmp_path / "xla").exists() and compile_cache.folder_in(tmp_path) == ""
+    assert "the compile cache was not built" in capfd.readouterr().err
+
+
 def test_class_report_chart_bars_are_proportional_and_names_escaped():
     summary = [("test_<b>", 2, 3, 1, 0, []), ("test_relu", 1, 0, 0, 4, [])]
     svg = class_report.chart(summary, width=400)
