@@ -18,6 +18,7 @@ from nncourse.live import LiveFigure, slider
 
 PROBABILITY_CMAP = LinearSegmentedColormap.from_list("class_probability", ["#9cc9e8", "#ffffff", "#f7d08a"])
 GRID_STEPS = 50
+CHUNK_SECONDS = 0.02  # training between two repaints: controls stay live while a network trains
 
 
 def xor_cloud(n=200, noise=0.35, seed=0):
@@ -49,7 +50,6 @@ class Playground(LiveFigure):
         self.datasets = datasets or playground_data()
         self.seed, self.epoch_step = seed, epoch_step
         self.key, self.params, self.losses, self.snapshots = None, None, [], {}
-        self.last_training = (0, 0.0)  # (epochs trained during the last update, seconds it took)
         fig, (ax, curve_ax) = plots.figure(ncols=2, figsize=(8.4, 3.6))
         self.ax, self.curve_ax = ax, curve_ax
         self.region = ax.imshow(np.zeros((GRID_STEPS, GRID_STEPS)), origin="lower", cmap=PROBABILITY_CMAP,
@@ -100,8 +100,10 @@ class Playground(LiveFigure):
         _, loss = self.function(X, y, start, 0.0, activation)  # the loss at epoch 0; surfaces NotImplementedError
         self.key, self.params, self.snapshots, self.losses = key, start, {0: start}, [float(loss)]
 
-    def train_to(self, num_epochs):
-        """Bring the network to exactly num_epochs epochs of full-batch training with the student's train_step."""
+    def train_to(self, num_epochs, seconds=float("inf")):
+        """Train towards exactly num_epochs epochs (full batch, the student's train_step) for at most `seconds`.
+
+        Returns the epoch reached. Moving back restores the nearest snapshot at or before num_epochs."""
         dataset, lr, _, activation = self.key
         X, y = self.datasets[dataset][:2]
         done = len(self.losses) - 1
@@ -109,34 +111,48 @@ class Playground(LiveFigure):
             done = max(epoch for epoch in self.snapshots if epoch <= num_epochs)
             self.params, self.losses = self.snapshots[done], self.losses[:done + 1]
         start, began = done, time.perf_counter()
-        while done < num_epochs:
+        while done < num_epochs and time.perf_counter() - began < seconds:
             self.params, loss = self.function(X, y, self.params, lr, activation)
             self.losses[-1] = float(loss)  # train_step returns the loss *before* its update
             done += 1
             self.losses.append(self.losses[-1])
             if done % self.epoch_step == 0:
                 self.snapshots[done] = self.params
-                self.progress.value = done
         if done > start:  # the loss after the last step is measured with one more forward pass
             probs = ref.mlp_forward(X, self.params, activation)[0]
             self.losses[-1] = ref.categorical_cross_entropy(y, probs)
-            self.last_training = (done - start, time.perf_counter() - began)
         self.progress.value = done
+        return done
 
     def redraw(self, dataset, lr, hidden, activation, num_epochs):
+        """Train in chunks of about CHUNK_SECONDS towards num_epochs, showing the network after each chunk."""
         if dataset != self.shown:
             self.show_dataset(dataset)
-        key = (dataset, lr, hidden, activation)
+        key, began = (dataset, lr, hidden, activation), time.perf_counter()
         with np.errstate(all="ignore"):  # a too-large learning rate may overflow; the title says so instead
             if key != self.key:
                 self.key = None
                 self.restart(key)
-            self.train_to(num_epochs)
-            X, y, X_test, y_test = self.datasets[dataset]
-            probs = ref.mlp_forward(self.grid, self.params, activation)[0][:, 1]
-            self.region.set_data(probs.reshape(GRID_STEPS, GRID_STEPS))
-            train_acc = ref.accuracy(y, ref.predict(X, self.params, activation))
-            test_acc = ref.accuracy(y_test, ref.predict(X_test, self.params, activation))
+        start = len(self.losses) - 1
+        while True:
+            with np.errstate(all="ignore"):
+                reached = self.train_to(num_epochs, CHUNK_SECONDS)
+                self.show_network(reached, num_epochs)
+            if reached == num_epochs:
+                trained = max(reached - start, 0)
+                self.speed.value = (f"last update trained {trained} epochs in "
+                                    f"{(time.perf_counter() - began) * 1e3:.0f} ms") if trained else ""
+                return
+            yield
+
+    def show_network(self, epoch, num_epochs):
+        """Decision region, accuracies and loss curve of the network at this epoch."""
+        dataset, _, _, activation = self.key
+        X, y, X_test, y_test = self.datasets[dataset]
+        probs = ref.mlp_forward(self.grid, self.params, activation)[0][:, 1]
+        self.region.set_data(probs.reshape(GRID_STEPS, GRID_STEPS))
+        train_acc = ref.accuracy(y, ref.predict(X, self.params, activation))
+        test_acc = ref.accuracy(y_test, ref.predict(X_test, self.params, activation))
         losses = np.asarray(self.losses, dtype=float)
         self.curve.set_data(np.arange(len(losses)), losses)
         finite = losses[np.isfinite(losses)]
@@ -145,10 +161,8 @@ class Playground(LiveFigure):
         if not np.isfinite(losses[-1]):
             self.ax.set_title("the loss blew up (nan/inf): lower the learning rate", fontsize=10)
         else:
-            self.ax.set_title(f"epoch {num_epochs}: train {train_acc:.0%}, held-out {test_acc:.0%}", fontsize=10)
+            self.ax.set_title(f"epoch {epoch}: train {train_acc:.0%}, held-out {test_acc:.0%}", fontsize=10)
         self.curve_ax.set_title(f"loss {losses[-1]:.4f}", fontsize=10)
-        steps, seconds = self.last_training
-        self.speed.value = f"last update trained {steps} epochs in {seconds * 1e3:.0f} ms" if steps else ""
 
     @cached_property
     def widget(self):

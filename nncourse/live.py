@@ -9,9 +9,13 @@ change that moves the axes themselves (new limits or ticks) falls back to one fu
 The student's functions are called through one StudentCode, which writes the status line
 ("implement X above" instead of a traceback). In a kernel, control changes are coalesced: a burst of
 them (a dragged slider) makes one render with the newest values, never a backlog of stale frames.
-`update(**values)` is a plain synchronous method, so tests drive widgets without a browser.
+A widget that trains writes `redraw` as a generator: it yields after each chunk of training, the base
+repaints what it has so far and, in a kernel, runs the next chunk on a later pass of the event loop, so
+other controls stay live; a change drops the unfinished frame. `update(**values)` is a plain
+synchronous method (every chunk, then one repaint), so tests drive widgets without a browser.
 """
 import asyncio
+import inspect
 import time
 from functools import cached_property
 
@@ -60,6 +64,7 @@ class LiveFigure:
         fig.stale_callback = None  # pyplot would otherwise redraw the whole figure on every artist change
         send_whole_frames(fig.canvas)  # a frame the browser skips during a fast drag leaves nothing stale
         self.frames = Coalescer(self.render)
+        self.steps = None  # the unfinished frame of a training widget (a generator), if any
         for control in controls.values():
             control.observe(self.on_change, names="value")
         self.laid_out = False
@@ -84,31 +89,57 @@ class LiveFigure:
     def on_change(self, _change):
         """Observer attached to every control (quiet while update() sets several values at once)."""
         if not self.quiet:
+            self.steps = None  # the values it was computing for are stale: stop at its next step
             self.frames.want()
 
     def update(self, **values):
         """Set the given control values, then recompute with the student's function and redraw once, now."""
+        self.set_values(**values)
+        self.render(loop=None)
+
+    def set_values(self, **values):
+        """Set control values without rendering."""
         self.quiet = True
         try:
             for name, value in values.items():
                 self.controls[name].value = value
         finally:
             self.quiet = False
-        self.render()
 
-    def render(self):
-        """Recompute for the current values and repaint: the one place a frame is made."""
-        self.compute()
-        self.repaint()
+    def render(self, loop=...):
+        """Start a frame for the current values (dropping an unfinished one): the one place a frame is made.
 
-    def compute(self):
-        """Run `redraw` for the current values; the student's failures become the status line."""
+        In a kernel the frame's first step is painted now and each further step on a later pass of the loop;
+        with loop=None every step runs now, then one repaint."""
         self.code.begin()
-        try:
-            self.redraw(**self.values())
-        except Exception as error:  # the student's code may fail in any way; show it, don't crash the widget
-            self.code.blame(error, type(self).__name__)
+        self.steps = self.frame_steps(self.values())
+        self.advance(self.steps, self.frames.current_loop() if loop is ... else loop)
+
+    def frame_steps(self, values):
+        """The steps of one frame: a training widget's redraw yields between chunks; any other is one step."""
+        steps = self.redraw(**values)
+        if inspect.isgenerator(steps):
+            yield from steps
+
+    def advance(self, steps, loop):
+        """Run the frame's next step (all of them without a loop), repaint, and schedule the step after it."""
+        if steps is not self.steps:
+            return  # a newer frame took over
+        finished = False
+        while not finished:
+            try:
+                finished = next(steps, StopIteration) is StopIteration
+            except Exception as error:  # the student's code may fail in any way; show it, don't crash the widget
+                self.code.blame(error, type(self).__name__)
+                finished = True
+            if loop is not None:
+                break
         self.status.value = self.code.status()
+        if finished:
+            self.steps = None
+        else:
+            loop.call_later(0, self.advance, steps, loop)
+        self.repaint()
 
     def repaint(self):
         """Blit the changed artists over the kept background, or draw everything when the axes changed."""
@@ -201,9 +232,13 @@ class Coalescer:
         self.loop = loop
         self.scheduled, self.changes, self.seen, self.since = False, 0, 0, 0.0
 
+    def current_loop(self):
+        """The loop renders run on: the given one, the kernel's, or None outside a kernel."""
+        return self.loop or _kernel_loop()
+
     def want(self):
         """A control changed: render now (no loop) or make sure one render is scheduled."""
-        loop = self.loop or _kernel_loop()
+        loop = self.current_loop()
         if loop is None:
             self.render()
             return

@@ -327,3 +327,55 @@ def test_repaint_draws_whole_then_blits_until_the_axes_change():
     widget.ax.set_ylim(-5, 5)  # a new frame (limits, ticks): drawn whole
     widget.update(a=0.25)
     assert len(draws) == 2 and widget.background is not None
+
+
+# --- training widgets: frames in steps ---------------------------------------------------------------
+class Trainer(LiveFigure):
+    """Counts up to the slider's value in steps of one, yielding after each, as a training widget does."""
+
+    def __init__(self, function, fail_at=None):
+        fig, ax = plots.figure(figsize=(3, 2))
+        (self.line,) = ax.plot([0, 1], [0, 0])
+        ax.set_ylim(0, 10)
+        self.ran, self.fail_at = [], fail_at
+        super().__init__(function, {"n": ipw.IntSlider(value=3, min=0, max=10)}, fig)
+
+    def redraw(self, n):
+        for k in range(1, n + 1):
+            if k == self.fail_at:
+                self.function(k)
+            self.ran.append((n, k))
+            self.line.set_ydata([0, k])
+            yield
+
+
+def test_update_runs_every_step_of_a_training_frame_then_paints_once():
+    widget = Trainer(scaled).show()
+    draws = counting_draws(widget.fig)
+    widget.update(n=4)
+    assert widget.ran[-4:] == [(4, 1), (4, 2), (4, 3), (4, 4)] and widget.steps is None
+    assert list(widget.line.get_ydata()) == [0, 4] and len(draws) == 1
+
+
+def test_in_a_kernel_each_step_is_painted_and_a_change_drops_the_stale_frame():
+    loop = FakeLoop()
+    widget = Trainer(scaled)
+    widget.frames = Coalescer(widget.render, loop=loop, clock=loop.clock)
+    widget.show()
+    assert widget.ran == [(3, 1)] and widget.steps is not None, "only the first step runs at once"
+    _, step, args = loop.queue.pop(0)  # one pass of the loop: one more step
+    step(*args)
+    assert widget.ran == [(3, 1), (3, 2)] and len(loop.queue) == 1
+    widget.controls["n"].value = 5  # a change: the frame for 3 stops, a frame for 5 starts after the pause
+    loop.run()
+    assert (3, 3) not in widget.ran and widget.ran[-5:] == [(5, k) for k in range(1, 6)]
+    assert widget.steps is None and list(widget.line.get_ydata()) == [0, 5]
+
+
+def test_a_step_that_fails_ends_the_frame_with_the_students_error_in_the_status():
+    def unfinished(k):
+        raise NotImplementedError
+    widget = Trainer(unfinished, fail_at=2)
+    widget.update(n=5)
+    assert widget.ran == [(5, 1)] and widget.steps is None
+    assert "unfinished" in widget.status.value and widget.error is not None
