@@ -77,12 +77,9 @@ class TesterProcess:
             os.close(self.reader)
 
 
-def preloaded(bindings):
+def preloaded(job):
     """Modules every tester of the lesson imports anyway, imported once by the zygote: Keras for a Keras lesson."""
-    modules = ["nncourse.feedback", "nncourse.reference"]
-    if any(type(pair) is list and str(pair[0]).split(".")[0] == "keras" for pair in bindings.values()):
-        modules += ["keras", "keras_wire"]
-    return modules
+    return ["nncourse.feedback", "nncourse.reference"] + (["keras", "keras_wire"] if job.xla_cache else [])
 
 
 class TestedExecute(Execute):
@@ -175,7 +172,7 @@ class TestedExecute(Execute):
 
     def start_tester(self):
         """A new tester process, sent the lesson's setup imports (its answer is awaited before the first test)."""
-        self.tester = TesterProcess(*sandbox.tester_argv(self.job), preloaded(self.job.bindings))
+        self.tester = TesterProcess(*sandbox.tester_argv(self.job), preloaded(self.job))
         self.tester.send({"op": "setup", "bindings": self.job.bindings})
         self.tester_ready = False
 

@@ -352,7 +352,6 @@ def main():
     writer = os.fdopen(os.dup(sys.stdout.fileno()), "w", encoding="utf-8")
     devnull = os.open(os.devnull, os.O_WRONLY)
     os.dup2(devnull, sys.stdout.fileno())  # stray prints of libraries must not corrupt the channel
-    lean_keras.install()
     channel = Channel(sys.stdin, writer)
     tester = Tester(channel)
     while True:
@@ -365,8 +364,8 @@ def main():
 
 
 if __name__ == "__main__":
+    lean_keras.install()  # before any import of Keras, here or in the zygote
     if sys.argv[1:2] == ["--zygote"]:
-        lean_keras.install()
         zygote(sys.argv[2:])
     else:
         main()

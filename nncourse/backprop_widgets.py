@@ -14,11 +14,10 @@ from matplotlib.colors import LinearSegmentedColormap
 
 from nncourse import data, plots
 from nncourse import reference as ref
-from nncourse.live import LiveFigure, slider
+from nncourse.live import STEP_SECONDS, LiveFigure, slider
 
 PROBABILITY_CMAP = LinearSegmentedColormap.from_list("class_probability", ["#9cc9e8", "#ffffff", "#f7d08a"])
 GRID_STEPS = 50
-CHUNK_SECONDS = 0.02  # training between two repaints: controls stay live while a network trains
 
 
 def xor_cloud(n=200, noise=0.35, seed=0):
@@ -125,7 +124,7 @@ class Playground(LiveFigure):
         return done
 
     def redraw(self, dataset, lr, hidden, activation, num_epochs):
-        """Train in chunks of about CHUNK_SECONDS towards num_epochs, showing the network after each chunk."""
+        """Train in chunks of about STEP_SECONDS towards num_epochs, showing the network after each chunk."""
         if dataset != self.shown:
             self.show_dataset(dataset)
         key, began = (dataset, lr, hidden, activation), time.perf_counter()
@@ -136,7 +135,7 @@ class Playground(LiveFigure):
         start = len(self.losses) - 1
         while True:
             with np.errstate(all="ignore"):
-                reached = self.train_to(num_epochs, CHUNK_SECONDS)
+                reached = self.train_to(num_epochs, STEP_SECONDS)
                 self.show_network(reached, num_epochs)
             if reached == num_epochs:
                 trained = max(reached - start, 0)

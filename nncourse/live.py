@@ -31,6 +31,8 @@ from nncourse import HEADLESS
 from nncourse.frames import send_whole_frames
 from nncourse.student_code import StudentCode
 
+STEP_SECONDS = 0.02  # work a training widget does between two repaints (controls stay live while it trains)
+
 
 def slider(description, value, low, high, step=0.1, log=False):
     """A labelled float slider (logarithmic when log=True, with low/high given as powers of ten)."""

@@ -265,9 +265,16 @@ def test_keras_imports_without_its_extras_while_grading_and_the_student_still_ca
     code = ("import sys, lean_keras\n"
             "lean_keras.install()\n"
             "import keras\n"
-            "assert 'sklearn' not in sys.modules and 'matplotlib' not in sys.modules, 'extras loaded'\n"
+            "assert not {'sklearn', 'matplotlib', 'scipy'} & set(sys.modules), 'extras loaded'\n"
             "model = keras.Sequential([keras.Input(shape=(3,)), keras.layers.Dense(2)])\n"
             "assert tuple(model(keras.ops.ones((1, 3))).shape) == (1, 2)\n"
+            "from jax._src.interpreters import mlir\n"
+            "assert mlir.make_ir_context() is mlir.make_ir_context(), 'a new MLIR context per program'\n"
+            "import jax.experimental.sparse, jax.numpy as jnp\n"
+            "assert 'scipy' not in sys.modules, 'scipy loaded before its first use'\n"
+            "A = jax.experimental.sparse.BCSR.fromdense(jnp.array([[2.0, 0.0], [0.0, 4.0]]))\n"
+            "x = jax.experimental.sparse.linalg.spsolve(A.data, A.indices, A.indptr, jnp.array([2.0, 8.0]))\n"
+            "assert jnp.allclose(x, jnp.array([1.0, 2.0])), x\n"
             "import sklearn.base, matplotlib.pyplot\n")
     env = {**os.environ, **sandbox.GRADING_ENV, "PYTHONPATH": str(ROOT / "autograder")}
     done = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=300)
