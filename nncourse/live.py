@@ -145,6 +145,13 @@ class LiveFigure:
 
     def repaint(self):
         """Blit the changed artists over the kept background, or draw everything when the axes changed."""
+        self.paint()
+        # Painted (or a draw is on its way): pyplot redraws every stale figure after each comm message
+        # (ipykernel fires post_execute there), which would add a full draw to every slider move.
+        self.fig.stale = False
+
+    def paint(self):
+        """The body of repaint: one blit, or one request for a full draw."""
         canvas = self.fig.canvas
         if not self.laid_out:  # after the first compute, so the titles and labels it set get their room
             freeze_layout(self.fig)

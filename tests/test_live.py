@@ -379,3 +379,21 @@ def test_a_step_that_fails_ends_the_frame_with_the_students_error_in_the_status(
     widget.update(n=5)
     assert widget.ran == [(5, 1)] and widget.steps is None
     assert "unfinished" in widget.status.value and widget.error is not None
+
+
+class TitledLine(Line):
+    """Line with a title that tells the slider's value (set_title also re-positions the other titles)."""
+
+    def redraw(self, a):
+        super().redraw(a)
+        self.ax.set_title(f"a = {a:.2f}")
+
+
+def test_a_repainted_figure_is_not_stale_so_pyplot_adds_no_full_draw_after_each_slider_message():
+    from matplotlib._pylab_helpers import Gcf
+    widget = TitledLine(scaled).show()
+    widget.update(a=0.5)
+    widget.update(a=-0.5)  # blitted
+    draws = counting_draws(widget.fig)
+    Gcf.draw_all()  # what ipykernel's post_execute does after every comm message
+    assert not widget.fig.stale and draws == []
