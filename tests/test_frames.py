@@ -32,9 +32,23 @@ def test_every_frame_is_whole_and_matches_the_canvas(canvas):
         canvas._png_is_old = True
         frame = canvas.get_diff_image()
         assert canvas._current_image_mode == "full"
-        shown = np.asarray(Image.open(io.BytesIO(frame)))
+        shown = np.asarray(Image.open(io.BytesIO(frame)).convert("RGBA"))
         assert np.array_equal(shown, np.asarray(canvas.get_renderer().buffer_rgba()))
     assert canvas.get_diff_image() is None  # nothing new since the last frame
+
+
+def test_an_opaque_figure_is_sent_without_alpha_and_a_transparent_one_with_it(canvas):
+    canvas, line = canvas
+    modes = []
+    for face in ("white", "none"):
+        canvas.figure.set_facecolor(face)
+        canvas.figure.axes[0].set_facecolor(face)
+        canvas.draw()
+        canvas._png_is_old = True
+        image = Image.open(io.BytesIO(canvas.get_diff_image()))
+        modes.append(image.mode)
+        assert np.array_equal(np.asarray(image.convert("RGBA")), np.asarray(canvas.get_renderer().buffer_rgba()))
+    assert modes == ["RGB", "RGBA"]
 
 
 def test_other_canvases_are_left_alone():
