@@ -78,29 +78,16 @@ def control_sweeps(controls, updates=50, seed=0):
     return plan[:updates]
 
 
-class StepLoop:
-    """Stands in for the kernel's event loop: keeps the steps a training widget schedules, to time each alone."""
-
-    def __init__(self):
-        self.queue = []
-
-    def call_later(self, _delay, function, *args):
-        self.queue.append((function, args))
-
-
 def timed_change(instance, name, value):
     """[ms] of each step one change makes the kernel run: the first at once, then each scheduled one."""
-    loop, steps = StepLoop(), []
-    instance.set_values(**{name: value})
-    start = time.perf_counter()
-    instance.render(loop=loop)  # on Agg a requested full draw happens inside, a blit too
-    steps.append((time.perf_counter() - start) * 1000)
-    while loop.queue:
-        function, args = loop.queue.pop(0)
+    steps, passes = [], instance.in_steps(**{name: value})
+    while True:
         start = time.perf_counter()
-        function(*args)
+        try:
+            next(passes)
+        except StopIteration:
+            return steps
         steps.append((time.perf_counter() - start) * 1000)
-    return steps
 
 
 def time_widget(cls, args, kwargs, instance, updates=50, baseline_updates=None):

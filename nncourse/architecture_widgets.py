@@ -5,12 +5,14 @@ The convolution, recurrence and attention widgets take the student's own `conv2d
 exercises ask for. The autoencoder and the GAN are worked demos in NumPy (seeded), with an LSTM step for the
 worked LSTM section.
 """
+import time
+
 import ipywidgets as ipw
 import numpy as np
 from threadpoolctl import threadpool_limits
 
 from nncourse import data, plots
-from nncourse.live import LiveFigure, slider
+from nncourse.live import STEP_SECONDS, LiveFigure, slider
 
 KERNELS = {  # 3x3 kernels a student can start from (rows top to bottom)
     "vertical edges": [[1.0, 0.0, -1.0], [1.0, 0.0, -1.0], [1.0, 0.0, -1.0]],
@@ -340,24 +342,45 @@ def train_gan(lr=0.05, num_steps=1000, batch_size=64, seed=0):
     one of the generator's non-saturating loss -log D(G(z)), both with learning rate lr.
     History keys: "a", "c", "w" (after every step, first entry the start), "d_loss" and "g_loss" (every step).
     """
-    rng = np.random.default_rng(seed)
-    a, c, w = 1.0, 0.0, np.zeros(3)
-    history = {"a": [a], "c": [c], "w": [w.copy()], "d_loss": [], "g_loss": []}
-    with np.errstate(all="ignore"):
-        for _ in range(num_steps):
-            real = rng.normal(REAL_MEAN, REAL_STD, size=batch_size)
-            z = rng.normal(size=batch_size)
-            fake = a * z + c
-            d_loss, grad_w = discriminator_gradient(real, fake, w)
-            history["d_loss"].append(d_loss)
-            w = w - lr * grad_w
-            g_loss, (grad_a, grad_c) = generator_gradient(z, a, c, w)
-            history["g_loss"].append(g_loss)
-            a, c = a - lr * grad_a, c - lr * grad_c
-            history["a"].append(a)
-            history["c"].append(c)
-            history["w"].append(w.copy())
-    return history
+    run = GanRun(lr, batch_size, seed)
+    run.train_to(num_steps)
+    return run.history
+
+
+class GanRun:
+    """The run of train_gan, kept so that it can be extended step by step (its first n steps are train_gan's)."""
+
+    def __init__(self, lr=0.05, batch_size=64, seed=0):
+        self.lr, self.batch_size, self.rng = lr, batch_size, np.random.default_rng(seed)
+        self.history = {"a": [1.0], "c": [0.0], "w": [np.zeros(3)], "d_loss": [], "g_loss": []}
+
+    @property
+    def steps(self):
+        """The steps taken so far."""
+        return len(self.history["d_loss"])
+
+    def train_to(self, num_steps, seconds=float("inf")):
+        """Take steps until num_steps are done or (after at least one) `seconds` have passed; returns the steps done."""
+        began = time.perf_counter()
+        with np.errstate(all="ignore"):
+            while self.steps < num_steps:
+                self.step()
+                if time.perf_counter() - began >= seconds:
+                    break
+        return self.steps
+
+    def step(self):
+        """One step of the discriminator, then one of the generator; every history gets its next entry."""
+        history = self.history
+        a, c, w = history["a"][-1], history["c"][-1], history["w"][-1]
+        real = self.rng.normal(REAL_MEAN, REAL_STD, size=self.batch_size)
+        z = self.rng.normal(size=self.batch_size)
+        d_loss, grad_w = discriminator_gradient(real, a * z + c, w)
+        w = w - self.lr * grad_w
+        g_loss, (grad_a, grad_c) = generator_gradient(z, a, c, w)
+        for key, value in (("a", a - self.lr * grad_a), ("c", c - self.lr * grad_c), ("w", w), ("d_loss", d_loss),
+                           ("g_loss", g_loss)):
+            history[key].append(value)
 
 
 class GanLab(LiveFigure):
@@ -393,19 +416,28 @@ class GanLab(LiveFigure):
         super().__init__(None, controls, fig)
 
     def redraw(self, lr, num_steps):
-        key = (round(lr, 8), num_steps)
-        if key not in self.runs:
-            self.runs[key] = train_gan(lr=lr, num_steps=num_steps)
-        history = self.runs[key]
-        a, c, w = history["a"][-1], history["c"][-1], history["w"][-1]
+        """Extend the run at this learning rate towards num_steps in chunks of about STEP_SECONDS, showing each."""
+        key = round(lr, 8)
+        if key not in self.runs:  # runs are kept: more steps at the same rate continue the same run
+            self.runs[key] = GanRun(lr)
+        self.path_ax.set_xlim(0, max(num_steps, 1))
+        while True:
+            reached = min(self.runs[key].train_to(num_steps, STEP_SECONDS), num_steps)
+            self.show_run(self.runs[key].history, reached)
+            if reached == num_steps:
+                return
+            yield
+
+    def show_run(self, history, steps):
+        """The generator's density and D(x) after `steps` steps, and its mean and spread up to then."""
+        a, c, w = history["a"][steps], history["c"][steps], history["w"][steps]
         spread = max(abs(a), 1e-3)
         self.fake_line.set_data(self.grid, np.clip(self.density(self.grid, c, spread), 0, 1.05))
         self.d_line.set_data(self.grid, discriminator(self.grid, w))
-        steps = np.arange(num_steps + 1)
-        self.mean_line.set_data(steps, history["c"])
-        self.std_line.set_data(steps, np.abs(history["a"]))
-        self.path_ax.set_xlim(0, max(num_steps, 1))
-        self.ax.set_title(f"after {num_steps} steps: generator N({c:.2f}, {abs(a):.2f}^2), real N(4, 1.25^2)",
+        done = np.arange(steps + 1)
+        self.mean_line.set_data(done, history["c"][:steps + 1])
+        self.std_line.set_data(done, np.abs(history["a"][:steps + 1]))
+        self.ax.set_title(f"after {steps} steps: generator N({c:.2f}, {abs(a):.2f}^2), real N(4, 1.25^2)",
                           fontsize=9)
 
 

@@ -5,12 +5,14 @@ from the student's own lesson-09 functions, passed in by name: `layer_gradient_n
 `residual_backward`, `batchnorm_forward`, `batchnorm_backward` and `clip_by_global_norm`. Nothing in this
 module computes what those exercises ask for; a widget whose function is unfinished says "Implement X above".
 """
+import time
+
 import ipywidgets as ipw
 import numpy as np
 
 from nncourse import plots
 from nncourse import reference as ref
-from nncourse.live import LiveFigure, slider
+from nncourse.live import STEP_SECONDS, LiveFigure, slider
 from nncourse.student_code import StudentCode
 
 SLOPES = {"relu": ref.relu_grad, "tanh": ref.tanh_grad, "sigmoid": ref.sigmoid_grad}
@@ -87,6 +89,64 @@ def batchnorm_gradients(X, y, params, activation, bn_params, running, functions)
     return ref.categorical_cross_entropy(y, probs), grads[::-1], bn_grads[::-1], new_running
 
 
+class DeepRun:
+    """Full-batch gradient descent on a plain, residual or batch-norm network, kept so that it can go on later.
+
+    losses[k] is the loss after k steps; the gradients at the current parameters are kept for the next step.
+    """
+
+    def __init__(self, X, y, params, activation, lr, kind="plain", max_norm=None, functions=None):
+        self.X, self.y, self.activation, self.lr, self.kind, self.max_norm = X, y, activation, lr, kind, max_norm
+        self.calls = as_calls(functions)
+        params = [(np.array(W, dtype=float), np.array(b, dtype=float)) for W, b in params]
+        self.bn_params = [(np.ones(W.shape[1]), np.zeros(W.shape[1])) for W, _ in params[:-1]]
+        self.running = [(np.zeros(W.shape[1]), np.ones(W.shape[1])) for W, _ in params[:-1]]
+        self.losses = []
+        self.move_to(params, self.bn_params)
+
+    def move_to(self, params, bn_params):
+        """Take these parameters with the loss and gradients at them (all or nothing if the student's code fails)."""
+        running = self.running
+        if self.kind == "plain":
+            loss, grads = plain_gradients(self.X, self.y, params, self.activation)
+        elif self.kind == "residual":
+            loss, grads = residual_gradients(self.X, self.y, params, self.activation, self.calls)
+        else:
+            loss, grads, bn_grads, running = batchnorm_gradients(self.X, self.y, params, self.activation, bn_params,
+                                                                 self.running, self.calls)
+            grads = grads + bn_grads
+        self.params, self.bn_params, self.running, self.grads = params, bn_params, running, grads
+        self.losses.append(float(loss))
+
+    def step(self):
+        """One step down the kept gradients (clipped by the student's clip_by_global_norm when max_norm is set)."""
+        grads = self.grads
+        if self.max_norm is not None:
+            grads, _ = self.calls("clip_by_global_norm", grads, self.max_norm)
+        pairs = zip(self.params + self.bn_params, grads)
+        updated = [(p - self.lr * dp, q - self.lr * dq) for (p, q), (dp, dq) in pairs]
+        self.move_to(updated[:len(self.params)], updated[len(self.params):] or self.bn_params)
+
+    def done(self, num_steps):
+        """True once the run has taken num_steps steps or its loss is no longer finite."""
+        return len(self.losses) > num_steps or not np.isfinite(self.losses[-1])
+
+    def train_to(self, num_steps, seconds=float("inf")):
+        """Step towards num_steps steps, stopping at the first step that ends after `seconds`; True when done."""
+        began = time.perf_counter()
+        while not self.done(num_steps):
+            self.step()
+            if time.perf_counter() - began >= seconds:
+                break
+        return self.done(num_steps)
+
+    def losses_to(self, num_steps):
+        """The losses of steps 0..num_steps, nan where the run has none (not trained yet, or it blew up)."""
+        shown = np.full(num_steps + 1, np.nan)
+        shown[:min(len(self.losses), num_steps + 1)] = self.losses[:num_steps + 1]
+        return shown
+
+
 def train_deep(X, y, params, activation, lr, num_steps, kind="plain", max_norm=None, functions=None):
     """Full-batch gradient descent on a plain, residual or batch-norm network; returns (params, losses).
 
@@ -95,29 +155,10 @@ def train_deep(X, y, params, activation, lr, num_steps, kind="plain", max_norm=N
     losses[k] is the loss before step k, plus the loss after the last step (num_steps + 1 values); a run that
     overflows is padded with nan. With max_norm, every step's gradients go through `clip_by_global_norm` first.
     """
-    calls = as_calls(functions)
-    params = [(np.array(W, dtype=float), np.array(b, dtype=float)) for W, b in params]
-    bn_params = [(np.ones(W.shape[1]), np.zeros(W.shape[1])) for W, _ in params[:-1]]
-    running = [(np.zeros(W.shape[1]), np.ones(W.shape[1])) for W, _ in params[:-1]]
-    losses = []
     with np.errstate(all="ignore"):
-        for step in range(num_steps + 1):
-            if kind == "plain":
-                loss, grads = plain_gradients(X, y, params, activation)
-            elif kind == "residual":
-                loss, grads = residual_gradients(X, y, params, activation, calls)
-            else:
-                loss, grads, bn_grads, running = batchnorm_gradients(X, y, params, activation, bn_params, running, calls)
-            losses.append(float(loss))
-            if step == num_steps or not np.isfinite(loss):
-                break
-            if kind == "batchnorm":
-                grads = grads + bn_grads
-            if max_norm is not None:
-                grads, _ = calls("clip_by_global_norm", grads, max_norm)
-            updated = [(p - lr * dp, q - lr * dq) for (p, q), (dp, dq) in zip(params + bn_params, grads)]
-            params, bn_params = updated[:len(params)], updated[len(params):] or bn_params
-    return params, losses + [np.nan] * (num_steps + 1 - len(losses))
+        run = DeepRun(X, y, params, activation, lr, kind, max_norm, functions)
+        run.train_to(num_steps)
+    return run.params, run.losses + [np.nan] * (num_steps + 1 - len(run.losses))
 
 
 def layer_norms(X, y, params, activation, kind, functions):
@@ -140,16 +181,16 @@ CLIPS = {"no clipping": None, "clip at norm 1": 1.0, "clip at norm 5": 5.0}
 class DepthLab(LiveFigure):
     """Left: the gradient norm of every layer's weights, from the student's `layer_gradient_norms`, for a plain
     (and, when the residual functions are given, a residual) network. Right: a short training run of the same
-    networks at the chosen learning rate, trained in chunks of `chunk` steps and kept, so moving only the
-    step slider never retrains what is already done."""
+    networks at the chosen learning rate, kept, so moving only the step slider never retrains what is already
+    done. A change trains about STEP_SECONDS between two repaints, each showing the losses reached so far."""
 
     def __init__(self, functions, depth=20, activation="tanh", scale=1.0, lr=0.1, num_steps=40, max_steps=200,
-                 chunk=20, width=16, n=64, seed=0):
+                 steps_increment=20, width=16, n=64, seed=0):
         code = StudentCode(**functions)
         self.kinds = ["plain"] + (["residual"] if "residual_forward" in code else [])
         self.X, self.y = xor_data(n, seed=seed)
-        self.width, self.seed, self.chunk = width, seed, chunk
-        self.runs = {}  # (kind, depth, activation, scale, lr, clip) -> (params, losses)
+        self.width, self.seed = width, seed
+        self.runs = {}  # (kind, depth, activation, scale, lr, clip) -> DeepRun
         fig, (ax, loss_ax) = plots.figure(ncols=2, figsize=(9.0, 3.6))
         self.ax, self.loss_ax = ax, loss_ax
         colors = {"plain": plots.BLUE, "residual": plots.ORANGE}
@@ -174,8 +215,8 @@ class DepthLab(LiveFigure):
                                        layout=ipw.Layout(width="190px")),
             "scale": slider("weight scale", scale, -0.7, 0.7, step=0.05, log=True),
             "lr": slider("learning rate", lr, -3, 0.5, step=0.05, log=True),
-            "num_steps": ipw.IntSlider(value=num_steps, min=0, max=max_steps, step=chunk, description="steps",
-                                       continuous_update=False),
+            "num_steps": ipw.IntSlider(value=num_steps, min=0, max=max_steps, step=steps_increment,
+                                       description="steps", continuous_update=False),
         }
         for name in ("scale", "lr"):  # a training run per value: recompute when the slider is released
             controls[name].continuous_update = False
@@ -184,39 +225,63 @@ class DepthLab(LiveFigure):
                                             layout=ipw.Layout(width="230px"))
         super().__init__(code, controls, fig)
 
-    def run(self, kind, depth, activation, scale, lr, clip, num_steps):
-        """Losses for num_steps steps, continuing a kept run chunk by chunk."""
+    def run_for(self, kind, depth, activation, scale, lr, clip):
+        """The kept training run of one network for these controls (made with the loss at its initial weights)."""
         key = (kind, depth, activation, round(scale, 6), round(lr, 8), clip)
         if key not in self.runs:
-            self.runs[key] = (deep_init(depth, self.width, scale=scale, seed=self.seed), [])
-        params, losses = self.runs[key]
-        max_norm = CLIPS[clip] if clip else None
-        while len(losses) < num_steps + 1 and (not losses or np.isfinite(losses[-1])):
-            params, chunk_losses = train_deep(self.X, self.y, params, activation, lr, self.chunk, kind, max_norm,
-                                              self.code)
-            losses = losses[:-1] + chunk_losses if losses else chunk_losses
-            self.runs[key] = (params, losses)
-        shown = np.full(num_steps + 1, np.nan)
-        shown[:min(len(losses), num_steps + 1)] = losses[:num_steps + 1]
-        return shown
+            params = deep_init(depth, self.width, scale=scale, seed=self.seed)
+            self.runs[key] = DeepRun(self.X, self.y, params, activation, lr, kind, CLIPS[clip] if clip else None,
+                                     self.code)
+        return self.runs[key]
 
     def redraw(self, depth, activation, scale, lr, num_steps, clip=None):
-        layers = np.arange(1, depth + 2)
-        firsts, finals = [], []
-        with np.errstate(all="ignore"):
-            for kind in self.kinds:
+        """Gradient norms at once, then the runs trained in order towards num_steps, about STEP_SECONDS a step."""
+        began = time.perf_counter()
+        self.show_norms(depth, activation, scale)
+        while True:
+            with np.errstate(all="ignore"):
+                runs = [self.run_for(kind, depth, activation, scale, lr, clip) for kind in self.kinds]
+                done = self.train(runs, num_steps, began + STEP_SECONDS)
+            self.show_losses(runs, num_steps)
+            if done:
+                return
+            yield
+            began = time.perf_counter()
+
+    def train(self, runs, num_steps, deadline):
+        """Train the runs in order until the deadline has passed; True when every run is done."""
+        for run in runs:
+            if not run.train_to(num_steps, deadline - time.perf_counter()):
+                return False
+        return True
+
+    def show_norms(self, depth, activation, scale):
+        """Each network's gradient norm per layer at its initial weights, from the student's layer_gradient_norms."""
+        firsts = []
+        for kind in self.kinds:
+            with np.errstate(all="ignore"):
                 norms = layer_norms(self.X, self.y, deep_init(depth, self.width, scale=scale, seed=self.seed),
                                     activation, kind, self.code)
-                self.norm_lines[kind].set_data(layers, np.clip(np.nan_to_num(norms, nan=NORM_CEILING), NORM_FLOOR,
-                                                               NORM_CEILING))
-                firsts.append(f"{kind} {norms[0]:.1e}")
-                losses = self.run(kind, depth, activation, scale, lr, clip, num_steps)
-                self.loss_lines[kind].set_data(np.arange(num_steps + 1), np.clip(losses, 0, 2.0))
-                finals.append(f"{kind} {losses[-1]:.3f}" if np.isfinite(losses[-1]) else f"{kind} blew up")
+            self.norm_lines[kind].set_data(np.arange(1, depth + 2),
+                                           np.clip(np.nan_to_num(norms, nan=NORM_CEILING), NORM_FLOOR, NORM_CEILING))
+            firsts.append(f"{kind} {norms[0]:.1e}")
         self.ax.set_xlim(0.5, depth + 1.5)
-        self.loss_ax.set_xlim(0, max(num_steps, 1))
         self.ax.set_title("gradient norm reaching layer 1: " + ", ".join(firsts), fontsize=9)
-        self.loss_ax.set_title(f"loss after {num_steps} steps: " + ", ".join(finals), fontsize=9)
+
+    def show_losses(self, runs, num_steps):
+        """Each run's losses up to num_steps (as far as it got), and in the title the loss each reached."""
+        reached = []
+        for kind, run in zip(self.kinds, runs):
+            losses = run.losses_to(num_steps)
+            self.loss_lines[kind].set_data(np.arange(num_steps + 1), np.clip(losses, 0, 2.0))
+            if not run.done(num_steps):
+                reached.append(f"{kind} {run.losses[-1]:.3f} at step {len(run.losses) - 1}")
+            else:
+                reached.append(f"{kind} {losses[-1]:.3f}" if np.isfinite(losses[-1]) else f"{kind} blew up")
+        self.loss_ax.set_xlim(0, max(num_steps, 1))
+        training = not all(run.done(num_steps) for run in runs)
+        heading = f"training to {num_steps} steps: " if training else f"loss after {num_steps} steps: "
+        self.loss_ax.set_title(heading + ", ".join(reached), fontsize=9)
 
 
 def depth_lab(layer_gradient_norms, residual_forward=None, residual_backward=None, clip_by_global_norm=None,

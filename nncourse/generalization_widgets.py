@@ -5,17 +5,18 @@ The forward and backward passes, the loss and Adam come from `nncourse.reference
 regularisers (`l2_penalty`, `l2_gradients`, `dropout_forward`, `dropout_backward`) and the image shifts
 are the functions passed in, so the plots come alive when the student's exercises work.
 """
-from functools import cached_property
+import time
+from functools import cache, cached_property
 
 import ipywidgets as ipw
 import numpy as np
-from threadpoolctl import threadpool_limits
+from threadpoolctl import ThreadpoolController
 
 from nncourse import data, plots
 from nncourse import reference as ref
 from nncourse.backprop_widgets import GRID_STEPS, PROBABILITY_CMAP
-from nncourse.live import LiveFigure, slider
-from nncourse.student_code import StudentCode, StudentProblem
+from nncourse.live import STEP_SECONDS, LiveFigure, slider
+from nncourse.student_code import StudentCode
 
 REGULARISERS = ("l2_penalty", "l2_gradients", "dropout_forward", "dropout_backward")
 LAM_OFF = 1e-5  # the weight-decay slider's left end stands for λ = 0 (a log slider cannot reach 0)
@@ -23,7 +24,13 @@ LAM_OFF = 1e-5  # the weight-decay slider's left end stands for λ = 0 (a log sl
 
 def one_thread():
     """Matrix products this small run fastest on one BLAS thread (several threads fight over a busy machine)."""
-    return threadpool_limits(1, user_api="blas")
+    return blas().limit(limits=1, user_api="blas")
+
+
+@cache
+def blas():
+    """The BLAS libraries loaded (NumPy's), found once: finding them takes longer than a training step."""
+    return ThreadpoolController()
 
 
 # --- a small MLP trained with L2 and dropout ----------------------------------------------------------------
@@ -102,17 +109,22 @@ class Run:
         self.train_losses.append(self.loss(self.X, self.y))
         self.val_losses.append(self.loss(self.X_val, self.y_val))
 
-    def train_to(self, num_epochs, every=50):
-        """Advance (or rewind to the last snapshot and advance) to exactly num_epochs epochs."""
+    def train_to(self, num_epochs, every=50, seconds=float("inf")):
+        """Advance (or rewind to the last snapshot and advance) towards num_epochs epochs.
+
+        Stops at num_epochs, or at the first epoch that ends after `seconds` (so a call always makes progress)."""
         if num_epochs < self.epoch:
             self.rewind(max(e for e in self.snapshots if e <= num_epochs))
         if self.epoch == num_epochs:
             return self
+        began = time.perf_counter()
         with one_thread():
             while self.epoch < num_epochs:
                 self.step()
                 if self.epoch % every == 0:
                     self.snapshots[self.epoch] = (self.params, [list(m) for m in self.moments])
+                if time.perf_counter() - began >= seconds:
+                    break
         return self
 
     def rewind(self, epoch):
@@ -157,6 +169,7 @@ class OverfittingLab(LiveFigure):
 
     Runs are kept per setting (dataset, hidden units, λ, keep probability, lr), with snapshots every
     `epoch_step` epochs, so moving the epoch slider back and forth only trains what was not trained yet.
+    A change trains about STEP_SECONDS between two repaints, each showing the run at the epoch it reached.
     """
 
     def __init__(self, functions, datasets=None, hidden=32, lam=0.0, dropout=0.0, lr=0.01, num_epochs=400,
@@ -228,9 +241,15 @@ class OverfittingLab(LiveFigure):
         return self.runs[key]
 
     def redraw(self, dataset, hidden, num_epochs, lam, dropout, lr):
+        """Train this setting's run towards num_epochs in steps of about STEP_SECONDS, showing it after each."""
         if dataset != self.shown:
             self.show_dataset(dataset)
         key = (dataset, hidden, round(lam, 12), round(dropout, 6), round(lr, 12))
+        while self.train_step(key, lam, num_epochs).epoch != num_epochs:
+            yield
+
+    def train_step(self, key, lam, num_epochs):
+        """Train the run for about STEP_SECONDS towards num_epochs and show it; returns the run."""
         try:
             with np.errstate(all="ignore"), one_thread():
                 run = self.run_for(key)
@@ -239,17 +258,26 @@ class OverfittingLab(LiveFigure):
                     self.code.probe({"l2_penalty": (pair, lam), "l2_gradients": (pair, pair, lam),
                                      "dropout_forward": (np.ones((2, 2)), 0.5, 0, True),
                                      "dropout_backward": (np.ones((2, 2)), np.ones((2, 2), dtype=bool), 0.5)})
-                run.train_to(num_epochs, self.epoch_step)
+                run.train_to(num_epochs, self.epoch_step, STEP_SECONDS)
                 penalty = float(self.code("l2_penalty", run.params, lam))
                 probs = forward(self.grid, run.params)[0][:, 1]
-        except StudentProblem:
-            self.runs.pop(key, None)  # a run interrupted by an error cannot be continued
-            self.run = None
-            self.train_curve.set_data([], [])
-            self.val_curve.set_data([], [])
-            self.best_dot.set_data([], [])
-            self.region.set_data(np.full((GRID_STEPS, GRID_STEPS), 0.5))
+        except Exception:
+            self.forget(key)
             raise
+        self.show_run(run, probs, penalty, num_epochs)
+        return run
+
+    def forget(self, key):
+        """Drop a run an error interrupted (it cannot be continued) and clear the plots."""
+        self.runs.pop(key, None)
+        self.run = None
+        self.train_curve.set_data([], [])
+        self.val_curve.set_data([], [])
+        self.best_dot.set_data([], [])
+        self.region.set_data(np.full((GRID_STEPS, GRID_STEPS), 0.5))
+
+    def show_run(self, run, probs, penalty, num_epochs):
+        """Boundary, loss curves, accuracies and penalty of the run at the epoch it reached."""
         self.run = run
         self.region.set_data(probs.reshape(GRID_STEPS, GRID_STEPS))
         epochs = np.arange(len(run.train_losses))
@@ -259,11 +287,10 @@ class OverfittingLab(LiveFigure):
         best = int(np.nanargmin(val_losses))
         self.best_dot.set_data([best], [val_losses[best]])
         self.curve_ax.set_xlim(0, max(num_epochs, self.epoch_step))
-        X, y, X_val, y_val = self.datasets[dataset]
         with one_thread():
-            train_acc = ref.accuracy(y, ref.predict(X, run.params))
-            val_acc = ref.accuracy(y_val, ref.predict(X_val, run.params))
-        self.ax.set_title(f"epoch {num_epochs}: train {train_acc:.0%}, validation {val_acc:.0%}", fontsize=10)
+            train_acc = ref.accuracy(run.y, ref.predict(run.X, run.params))
+            val_acc = ref.accuracy(run.y_val, ref.predict(run.X_val, run.params))
+        self.ax.set_title(f"epoch {run.epoch}: train {train_acc:.0%}, validation {val_acc:.0%}", fontsize=10)
         self.curve_ax.set_title(f"train {train_losses[-1]:.3f}, validation {val_losses[-1]:.3f} "
                                 f"(lowest {val_losses[best]:.3f} at epoch {best})\nL2 penalty of these weights: "
                                 f"{penalty:.3g}", fontsize=9)

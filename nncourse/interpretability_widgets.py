@@ -5,12 +5,14 @@ figure of the three attribution methods.
 The network is trained with `nncourse.reference` (lessons 02-06); every gradient, integrated gradient and occlusion
 map drawn here comes from the student's own functions.
 """
+import time
+
 import ipywidgets as ipw
 import numpy as np
 
 from nncourse import data, plots
 from nncourse import reference as ref
-from nncourse.live import LiveFigure, slider
+from nncourse.live import STEP_SECONDS, LiveFigure, slider
 
 SIDE = 8  # the digits are 8 x 8 images
 STEP_GRID = (1, 2, 4, 8, 16, 32, 64)
@@ -110,20 +112,37 @@ class SaliencyExplorer(LiveFigure):
         controls["lr"].continuous_update = False  # a training run per value: recompute on release
         super().__init__(input_gradient, controls, fig)
 
-    def network(self, lr, num_epochs):
-        """The parameters after num_epochs epochs at this learning rate, and the losses so far (runs are kept)."""
+    def network(self, lr, num_epochs, seconds=float("inf")):
+        """The parameters after num_epochs epochs at this learning rate, and the losses so far (runs are kept).
+
+        With `seconds`, trains for about that long at most (one epoch at least): then those of the epoch reached."""
         key = round(float(lr), 8)
-        snapshots, losses = self.runs.setdefault(key, ([ref.init_params([SIDE * SIDE, 32, 10], seed=0)], []))
+        if key not in self.runs:
+            self.runs[key] = ([ref.init_params([SIDE * SIDE, 32, 10], seed=0)], [])
+        snapshots, losses = self.runs[key]
+        began = time.perf_counter()
         with np.errstate(all="ignore"):
             while len(snapshots) <= num_epochs:
                 params, batch_losses = extend_epoch(self.X_train, self.y_train, snapshots[-1], key, 32,
                                                     len(snapshots) - 1)
                 snapshots.append(params)
                 losses.append(float(np.mean(batch_losses)))
-        return snapshots[num_epochs], losses[:num_epochs]
+                if time.perf_counter() - began >= seconds:
+                    break
+        reached = min(len(losses), num_epochs)
+        return snapshots[reached], losses[:reached]
 
     def redraw(self, image, explain, lr, num_epochs):
-        params, losses = self.network(lr, num_epochs)
+        """Train towards num_epochs in chunks of about STEP_SECONDS, explaining the network reached after each."""
+        while True:
+            params, losses = self.network(lr, num_epochs, STEP_SECONDS)
+            self.explain(image, explain, lr, params, losses)
+            if len(losses) == num_epochs:
+                return
+            yield
+
+    def explain(self, image, explain, lr, params, losses):
+        """The image, the saliency map of the chosen class and the loss curve, for these parameters."""
         x = self.X_show[image:image + 1]
         with np.errstate(all="ignore"):
             probs = ref.mlp_forward(x, params)[0][0]
@@ -140,7 +159,7 @@ class SaliencyExplorer(LiveFigure):
         self.mark.set_data(epochs[-1:], losses[-1:])
         last = f"loss {losses[-1]:.3f}" if losses and np.isfinite(losses[-1]) else (
             "the loss blew up: lower the learning rate" if losses else "untrained network")
-        self.loss_ax.set_title(f"lr {lr:.3g}, epoch {num_epochs}: {last}", fontsize=9)
+        self.loss_ax.set_title(f"lr {lr:.3g}, epoch {len(losses)}: {last}", fontsize=9)
 
 
 def saliency_explorer(input_gradient, X_train, y_train, X_show, y_show, lr=0.1, num_epochs=10, index=0, trained=None):

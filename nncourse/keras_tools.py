@@ -296,6 +296,14 @@ class EpochTimer(keras.callbacks.Callback):
 
 def train_numpy(params, X, y, setup, num_epochs, batch_size, seed=0, activation="relu"):
     """Mini-batch training with the reference functions; per-epoch mean batch loss and accuracy, like fit."""
+    history = {"loss": [], "accuracy": [], "seconds": [], "params": pairs(flat(params))}  # for num_epochs = 0
+    for history in numpy_epochs(params, X, y, setup, num_epochs, batch_size, seed, activation):
+        pass
+    return history
+
+
+def numpy_epochs(params, X, y, setup, num_epochs, batch_size, seed=0, activation="relu"):
+    """train_numpy one epoch at a time: yields its history (with the params reached) after every epoch."""
     arrays, optimizer = flat(params), NumpyOptimizer(setup)
     history = {"loss": [], "accuracy": [], "seconds": []}
     for epoch in range(num_epochs):
@@ -308,8 +316,8 @@ def train_numpy(params, X, y, setup, num_epochs, batch_size, seed=0, activation=
         history["loss"].append(sum(losses) / len(y))
         history["accuracy"].append(hits / len(y))
         history["seconds"].append(time.perf_counter() - started)
-    history["params"] = pairs(arrays)
-    return history
+        history["params"] = pairs(arrays)
+        yield history
 
 
 def train_keras(model, X, y, num_epochs, batch_size):

@@ -8,7 +8,7 @@ import ipywidgets as ipw
 import numpy as np
 
 from nncourse import plots, reference
-from nncourse.live import LiveFigure, slider
+from nncourse.live import STEP_SECONDS, LiveFigure, slider
 
 
 class KerasRace(LiveFigure):
@@ -60,27 +60,63 @@ class KerasRace(LiveFigure):
         return model
 
     def redraw(self, lr, hidden):
+        """Train both twins from the same weights, epoch by epoch, showing the curves every STEP_SECONDS."""
+        deadline = time.perf_counter() + STEP_SECONDS  # building the twin counts in the first chunk
         sizes = [self.X.shape[1], int(hidden), self.num_classes]
         params = reference.init_params(sizes, seed=self.seed)
         model = self.keras_model(sizes, params, lr)
-        started = time.perf_counter()
-        numpy_history = self.tools.train_numpy(params, self.X, self.y, {**self.setup, "lr": lr}, self.num_epochs,
-                                               self.batch_size, self.seed, self.activation)
-        middle = time.perf_counter()
-        keras_history = self.tools.train_keras(model, self.X.astype(model.trainable_variables[0].dtype), self.y,
-                                               self.num_epochs, self.batch_size)
-        self.timings = {"numpy": middle - started, "keras": time.perf_counter() - middle}
+        race = {"numpy": self.tools.numpy_epochs(params, self.X, self.y, {**self.setup, "lr": lr}, self.num_epochs,
+                                                 self.batch_size, self.seed, self.activation),
+                "keras": self.keras_epochs(model)}
+        histories = {name: {"loss": [], "accuracy": [], "seconds": []} for name in race}
+        while not self.train_until(race, histories, deadline):
+            self.show_race(lr, hidden, histories)
+            yield
+            deadline = time.perf_counter() + STEP_SECONDS
+        self.show_race(lr, hidden, histories)
+
+    def train_until(self, race, histories, deadline):
+        """Train the twin behind, an epoch at a time, until the deadline passes; True once both are done."""
+        while (name := self.behind(histories)) is not None:
+            histories[name] = next(race[name])
+            if time.perf_counter() >= deadline:
+                break
+        return self.behind(histories) is None
+
+    def behind(self, histories):
+        """The twin with fewer epochs (NumPy on a tie), or None once both have trained every epoch."""
+        name = min(histories, key=lambda name: len(histories[name]["loss"]))
+        return name if len(histories[name]["loss"]) < self.num_epochs else None
+
+    def keras_epochs(self, model):
+        """The Keras twin's history after every epoch: one fit per epoch is the same run as one fit of them all."""
+        X = self.X.astype(model.trainable_variables[0].dtype)
+        history = {"loss": [], "accuracy": [], "seconds": []}
+        for _ in range(self.num_epochs):
+            epoch = self.tools.train_keras(model, X, self.y, 1, self.batch_size)
+            for key in history:
+                history[key] += epoch[key]
+            yield history
+
+    def show_race(self, lr, hidden, histories):
+        """Both twins' loss and accuracy curves up to the epoch each reached, and their training times."""
         top = 0.0
-        for name, history in (("numpy", numpy_history), ("keras", keras_history)):
+        for name, history in histories.items():
             epochs = np.arange(1, len(history["loss"]) + 1)
             loss = np.nan_to_num(np.asarray(history["loss"], dtype=float), nan=10.0, posinf=10.0)
             self.lines[name][0].set_data(epochs, loss)
             self.lines[name][1].set_data(epochs, history["accuracy"])
-            top = max(top, float(np.max(loss)))
+            top = max(top, float(np.max(loss, initial=0.0)))
         self.loss_ax.set_ylim(0, min(top, 10.0) * 1.05 + 1e-3)
         self.loss_ax.set_title(f"lr {lr:.3g}, {hidden} hidden units", fontsize=9)
-        self.acc_ax.set_title(f"{self.num_epochs} epochs: NumPy {self.timings['numpy'] * 1000:.0f} ms, "
-                              f"Keras {self.timings['keras'] * 1000:.0f} ms", fontsize=9)
+        self.timings = {name: sum(history["seconds"]) for name, history in histories.items()}
+        done = {name: len(history["loss"]) for name, history in histories.items()}
+        if min(done.values()) < self.num_epochs:
+            self.acc_ax.set_title(f"training: NumPy {done['numpy']}, Keras {done['keras']} of {self.num_epochs} "
+                                  "epochs", fontsize=9)
+        else:
+            self.acc_ax.set_title(f"{self.num_epochs} epochs: NumPy {self.timings['numpy'] * 1000:.0f} ms, "
+                                  f"Keras {self.timings['keras'] * 1000:.0f} ms", fontsize=9)
 
 
 def keras_race(build_model, transfer_weights, compile_model, X, y, setup, num_epochs=5, batch_size=32):

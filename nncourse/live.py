@@ -117,6 +117,16 @@ class LiveFigure:
         self.steps = self.frame_steps(self.values())
         self.advance(self.steps, self.frames.current_loop() if loop is ... else loop)
 
+    def in_steps(self, **values):
+        """Make a change as a kernel would, without one: yields after its first step and after each later one."""
+        loop = ManualLoop()
+        self.set_values(**values)
+        self.render(loop=loop)
+        yield
+        while loop.queue:
+            loop.step()
+            yield
+
     def frame_steps(self, values):
         """The steps of one frame: a training widget's redraw yields between chunks; any other is one step."""
         steps = self.redraw(**values)
@@ -266,6 +276,21 @@ class Coalescer:
         self.render()
 
 
+class ManualLoop:
+    """Stands in for a kernel's event loop: keeps the steps a training widget schedules, runs them on demand."""
+
+    def __init__(self):
+        self.queue = []
+
+    def call_later(self, _delay, function, *args):
+        self.queue.append((function, args))
+
+    def step(self):
+        """Run the oldest step waiting."""
+        function, args = self.queue.pop(0)
+        function(*args)
+
+
 def _kernel_loop():
     """The running event loop of an IPython kernel, or None outside one."""
     if not _in_kernel():
@@ -305,10 +330,11 @@ def stale_artists(fig):
     """The artists of the figure that changed since they were last drawn.
 
     A text set again to what it already showed (a title re-set with the same words, size and colour on
-    every frame) has not changed: redrawing it would cost more than anything else in the frame.
+    every frame) has not changed: redrawing it would cost more than anything else in the frame. Nor has
+    an axis whose limits were set again to the same values (that would cost a whole draw).
     """
     return [child for child in children(fig)
-            if child.stale and not (isinstance(child, Text) and getattr(child, "drawn_as", None) == looks(child))]
+            if child.stale and not (isinstance(child, (Text, Axis)) and getattr(child, "drawn_as", None) == looks(child))]
 
 
 def settle(fig):
@@ -320,14 +346,19 @@ def settle(fig):
     """
     for child in children(fig):
         child.stale = False
-        if isinstance(child, Text):
+        if isinstance(child, (Text, Axis)):
             child.drawn_as = looks(child)
 
 
-def looks(text):
-    """What decides how a text artist looks on screen."""
-    return (text.get_text(), text.get_color(), text.get_fontproperties(), text.get_position(), text.get_rotation(),
-            text.get_visible(), text.get_horizontalalignment(), text.get_verticalalignment(), text.get_alpha())
+def looks(artist):
+    """What decides how a text artist, or an axis (limits, scale, tick rules, label), looks on screen."""
+    if isinstance(artist, Axis):
+        ticks = (artist.major.locator, artist.major.formatter, artist.minor.locator, artist.minor.formatter)
+        return (tuple(artist.axes.viewLim.bounds), artist.get_scale(), *map(id, ticks), looks(artist.label),
+                artist.get_visible())
+    return (artist.get_text(), artist.get_color(), artist.get_fontproperties(), artist.get_position(),
+            artist.get_rotation(), artist.get_visible(), artist.get_horizontalalignment(),
+            artist.get_verticalalignment(), artist.get_alpha())
 
 
 def is_frame(artist):

@@ -327,6 +327,15 @@ def test_repaint_draws_whole_then_blits_until_the_axes_change():
     widget.ax.set_ylim(-5, 5)  # a new frame (limits, ticks): drawn whole
     widget.update(a=0.25)
     assert len(draws) == 2 and widget.background is not None
+    widget.ax.set_ylim(-5, 5)  # the same limits again: nothing moved
+    widget.update(a=0.5)
+    assert len(draws) == 2, "limits set again to the same values are not a new frame"
+    widget.ax.set_yticks([-4, 0, 4])  # new tick rules at the same limits: a new frame
+    widget.update(a=0.75)
+    assert len(draws) == 3
+    widget.ax.set_ylabel("y")
+    widget.update(a=1.0)
+    assert len(draws) == 4, "a new axis label is a new frame"
 
 
 # --- training widgets: frames in steps ---------------------------------------------------------------

@@ -94,3 +94,31 @@ def test_other_errors_are_shown_not_raised(lesson, digits):
     race = keras_race(lesson["build_model"], lesson["transfer_weights"], broken_compile, *digits, SETUP, num_epochs=1)
     assert isinstance(race.error, KeyError)
     assert "KeyError" in race.status.value
+
+
+def test_race_trains_an_epoch_per_step_and_ends_as_one_fit_would(lesson, digits, monkeypatch):
+    from nncourse import keras_widgets
+    from nncourse.reference import init_params
+    monkeypatch.setattr(keras_widgets, "STEP_SECONDS", 0.0)  # one epoch of one twin per pass of the loop
+    race = KerasRace(lesson["build_model"], lesson["transfer_weights"], lesson["compile_model"], *digits, SETUP,
+                     hidden=(8, 16), num_epochs=2).show()
+    numpy_run = keras_tools.train_numpy(init_params([64, 16, 10], seed=0), *digits, {**SETUP, "lr": 0.3}, 2, 32)
+    shown = []
+    np.random.seed(0)  # Keras shuffles with NumPy's global generator
+    for _ in race.in_steps(lr=0.3):
+        numpy_loss, _, keras_loss, _ = lines_data(race)
+        shown.append((len(numpy_loss), len(keras_loss)))
+        np.testing.assert_array_equal(numpy_loss, numpy_run["loss"][:len(numpy_loss)])
+        if shown[-1] != (2, 2):
+            assert race.acc_ax.get_title() == f"training: NumPy {shown[-1][0]}, Keras {shown[-1][1]} of 2 epochs"
+    assert shown == [(1, 0), (1, 1), (2, 1), (2, 2)] and race.steps is None
+    assert race.acc_ax.get_title().startswith("2 epochs: NumPy ")
+    stepped = lines_data(race)
+    model = race.keras_model([64, 16, 10], init_params([64, 16, 10], seed=0), 0.3)
+    np.random.seed(0)
+    one_fit = keras_tools.train_keras(model, digits[0].astype(model.trainable_variables[0].dtype), digits[1], 2, 32)
+    np.testing.assert_array_equal(stepped[2], one_fit["loss"])  # an epoch per fit is the run of one fit
+    np.testing.assert_array_equal(stepped[3], one_fit["accuracy"])
+    np.random.seed(0)
+    race.update(lr=0.3)
+    assert all(np.array_equal(a, b) for a, b in zip(stepped, lines_data(race))), "the same end as update()"

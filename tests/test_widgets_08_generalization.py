@@ -90,6 +90,42 @@ def test_epochs_slider_rewinds_from_snapshots_and_keeps_the_prefix():
     assert len(lab.runs) == 1
 
 
+def picture(lab):
+    """Everything the lab shows: titles and limits, curves, the lowest-loss dot and the decision region."""
+    texts = [(ax.get_title(), ax.get_xlim()) for ax in lab.fig.axes]
+    return texts, [*curves(lab), np.asarray(lab.best_dot.get_data()), image(lab)]
+
+
+def same(first, second):
+    return first[0] == second[0] and all(np.array_equal(a, b) for a, b in zip(first[1], second[1], strict=True))
+
+
+def test_lab_trains_in_steps_and_continues_a_dropped_frame_later(monkeypatch):
+    monkeypatch.setattr(gw, "STEP_SECONDS", 0.0)  # a frame step trains one epoch
+    lab = widgets.overfitting_lab(*REGULARISERS, lam=0.003, num_epochs=0)
+
+    def reached():
+        """The epoch the lab shows, checked against its curves, titles and boundary at every step."""
+        train, val = curves(lab)
+        epoch = len(val) - 1
+        assert lab.ax.get_title().startswith(f"epoch {epoch}:") and lab.run.epoch == epoch
+        assert f"train {train[-1]:.3f}, validation {val[-1]:.3f}" in lab.curve_ax.get_title()
+        assert lab.best_dot.get_data()[0][0] == np.argmin(val)
+        boundary = gw.forward(lab.grid, lab.run.params)[0][:, 1].reshape(gw.GRID_STEPS, gw.GRID_STEPS)
+        assert np.array_equal(image(lab), boundary), "the boundary is the one of the epoch in the title"
+        return epoch
+
+    first = lab.in_steps(num_epochs=10)
+    next(first), next(first)
+    assert reached() == 2 and lab.status.value == "", "one epoch per frame step"
+    assert [reached() for _ in lab.in_steps(lr=0.003)] == list(range(1, 11)), "a change drops the frame"
+    assert [reached() for _ in lab.in_steps(lr=0.01)] == list(range(3, 11)), "the kept run goes on from epoch 2"
+    assert lab.error is None and lab.steps is None
+    reference = widgets.overfitting_lab(*REGULARISERS, lam=0.003, num_epochs=0)
+    reference.update(num_epochs=10)
+    assert same(picture(lab), picture(reference)), "the last step shows what update() shows"
+
+
 @pytest.mark.parametrize("missing", gw.REGULARISERS)
 def test_unfinished_regulariser_shows_implement_message(missing):
     functions = [stub(name) if name == missing else SOLUTION[name] for name in gw.REGULARISERS]

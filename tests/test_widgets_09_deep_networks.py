@@ -83,16 +83,62 @@ def test_depth_lab_residual_gradient_reaches_layer_one_at_depth_24(lesson):
     assert "gradient norm reaching layer 1" in lab.ax.get_title()
 
 
-def test_depth_lab_training_matches_train_deep_and_keeps_chunks(lesson):
+def test_depth_lab_training_matches_train_deep_and_keeps_runs(lesson):
     lab = dw.DepthLab(functions(lesson), depth=6, activation="tanh", scale=1.0, lr=0.2, num_steps=20).show()
     lab.update(num_steps=60)
     key = ("residual", 6, "tanh", 1.0, 0.2, "no clipping")
-    assert len(lab.runs[key][1]) == 61
+    assert len(lab.runs[key].losses) == 61
     _, expected = dw.train_deep(lab.X, lab.y, dw.deep_init(6, 16, scale=1.0, seed=0), "tanh", 0.2, 60, "residual",
                                 functions=functions(lesson))
     np.testing.assert_allclose(lab.loss_lines["residual"].get_data()[1], expected, rtol=1e-9)
     lab.update(num_steps=20)
-    assert len(lab.loss_lines["residual"].get_data()[1]) == 21 and len(lab.runs[key][1]) == 61, "no retraining"
+    assert len(lab.loss_lines["residual"].get_data()[1]) == 21 and len(lab.runs[key].losses) == 61, "no retraining"
+
+
+def picture(lab):
+    """Everything the depth lab shows: titles and limits, and the data of every line."""
+    lines = [*lab.norm_lines.values(), *lab.loss_lines.values()]
+    return [(ax.get_title(), ax.get_xlim()) for ax in lab.fig.axes], [np.asarray(line.get_data()) for line in lines]
+
+
+def same(first, second):
+    return first[0] == second[0] and all(np.array_equal(a, b, equal_nan=True)
+                                         for a, b in zip(first[1], second[1], strict=True))
+
+
+def test_depth_lab_trains_in_steps_and_continues_a_dropped_frame_later(lesson, monkeypatch):
+    monkeypatch.setattr(dw, "STEP_SECONDS", 0.0)  # a frame step takes one gradient step
+    lab = dw.DepthLab(functions(lesson), depth=6, lr=0.2, num_steps=0).show()
+    expected = {kind: np.clip(dw.train_deep(lab.X, lab.y, dw.deep_init(6, 16, seed=0), "tanh", 0.2, 5, kind,
+                                            functions=functions(lesson))[1], 0, 2.0) for kind in lab.kinds}
+
+    def reached():
+        """The steps each loss line has reached, checked against train_deep and the title at every step."""
+        steps = []
+        for kind in lab.kinds:
+            xs, ys = lab.loss_lines[kind].get_data()
+            count = int(np.isfinite(ys).sum())
+            assert list(xs) == list(range(6)) and np.array_equal(ys[:count], expected[kind][:count])
+            steps.append(count - 1)
+        title = lab.loss_ax.get_title()
+        if steps[-1] < 5:
+            assert title.startswith("training to 5 steps: ") and f"at step {steps[-1]}" in title
+        else:
+            assert title.startswith("loss after 5 steps: ") and "at step" not in title
+        assert len(lab.norm_lines["residual"].get_data()[1]) == 7, "the gradient norms are all there from the start"
+        return tuple(steps)
+
+    first = lab.in_steps(num_steps=5)
+    next(first), next(first)
+    assert reached() == (2, 0), "one gradient step per frame step, the plain network first"
+    for _ in lab.in_steps(lr=0.05):  # a change drops the frame; its runs stay where they got to
+        pass
+    assert [reached() for _ in lab.in_steps(lr=0.2)] == [(3, 0), (4, 0), (5, 1), (5, 2), (5, 3), (5, 4), (5, 5)], \
+        "the kept runs go on"
+    assert lab.error is None and lab.steps is None
+    reference = dw.DepthLab(functions(lesson), depth=6, lr=0.2, num_steps=0).show()
+    reference.update(num_steps=5)
+    assert same(picture(lab), picture(reference)), "the last step shows what update() shows"
 
 
 def test_depth_lab_clipping_tames_the_exploding_run(lesson):

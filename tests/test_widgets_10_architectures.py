@@ -134,3 +134,33 @@ def test_the_lesson_has_a_weight_and_a_learning_rate_slider(lesson):
     labels += [c.description for c in widgets.time_gradient(lesson["rnn_forward"]).controls.values()]
     assert any(weight.search(label) for label in labels)
     assert any(rate.search(c.description) for c in widgets.gan_lab(num_steps=100).controls.values())
+
+
+def gan_picture(lab):
+    lines = (lab.fake_line, lab.d_line, lab.mean_line, lab.std_line)
+    return [np.asarray(line.get_xydata()).tolist() for line in lines] + [lab.ax.get_title(), lab.path_ax.get_xlim()]
+
+
+def test_gan_lab_trains_in_steps_each_showing_the_run_so_far(monkeypatch):
+    monkeypatch.setattr(aw, "STEP_SECONDS", 0.0)  # one training step per pass of the loop
+    lab, shown = aw.GanLab(lr=0.05, num_steps=0).show(), []
+    for _ in lab.in_steps(lr=0.3, num_steps=20):
+        steps, means = lab.mean_line.get_data()
+        shown.append(len(steps) - 1)
+        assert list(means) == aw.train_gan(lr=0.3, num_steps=shown[-1])["c"], "the curve is the run up to its end"
+        assert lab.ax.get_title().startswith(f"after {shown[-1]} steps")
+    assert shown == list(range(1, 21)) and lab.steps is None
+    assert gan_picture(lab) == gan_picture(aw.GanLab(lr=0.3, num_steps=20).show()), "the same end as update()"
+
+
+def test_gan_lab_drops_a_stale_frame_and_continues_the_run_of_the_same_rate(monkeypatch):
+    monkeypatch.setattr(aw, "STEP_SECONDS", 0.0)
+    lab = aw.GanLab(lr=0.3, num_steps=0).show()
+    for done, _ in enumerate(lab.in_steps(num_steps=100)):
+        if done == 9:  # 10 steps shown, the 11th scheduled; then the slider moves
+            break
+    shown = [len(lab.mean_line.get_data()[0]) - 1 for _ in lab.in_steps(num_steps=15)]
+    assert shown == [11, 12, 13, 14, 15], "the new frame continues the run from step 10"
+    assert lab.runs[0.3].steps == 15 and lab.steps is None
+    lab.update(num_steps=5)  # fewer steps: the kept run, cut, without training
+    assert lab.runs[0.3].steps == 15 and gan_picture(lab) == gan_picture(aw.GanLab(lr=0.3, num_steps=5).show())

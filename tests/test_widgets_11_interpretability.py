@@ -148,3 +148,29 @@ def test_saliency_explorer_reuses_a_given_run_identical_to_its_own(lesson, digit
     own = iw.saliency_explorer(lesson["input_gradient"], X_train, y_train, X_show, y_show, num_epochs=3)
     np.testing.assert_array_equal(given.saliency.get_array(), own.saliency.get_array())
     np.testing.assert_array_equal(given.curve.get_ydata(), own.curve.get_ydata())
+
+
+def saliency_picture(explorer):
+    images = [np.asarray(image.get_array()).tolist() for image in (explorer.image, explorer.saliency)]
+    curves = [np.asarray(line.get_xydata()).tolist() for line in (explorer.curve, explorer.mark)]
+    return images + curves + [ax.get_title() for ax in (explorer.im_ax, explorer.sal_ax, explorer.loss_ax)]
+
+
+def test_saliency_explorer_trains_in_steps_each_explaining_the_epoch_reached(lesson, digits, monkeypatch):
+    monkeypatch.setattr(iw, "STEP_SECONDS", 0.0)  # one epoch per pass of the loop
+    X_train, y_train, X_show, y_show = digits
+    explorer = iw.SaliencyExplorer(lesson["input_gradient"], X_train, y_train, X_show, y_show, num_epochs=0).show()
+    shown = []
+    for _ in explorer.in_steps(image=4, explain="7", lr=0.3, num_epochs=4):
+        shown.append(len(explorer.curve.get_xdata()))
+        params = explorer.runs[0.3][0][shown[-1]]
+        want = lesson["input_gradient"](X_show[4:5], params, 7, "relu")[0]
+        np.testing.assert_allclose(explorer.saliency.get_array(), (want / np.abs(want).max()).reshape(8, 8))
+        assert f"epoch {shown[-1]}:" in explorer.loss_ax.get_title(), "the map is the network's at the epoch shown"
+    assert shown == [1, 2, 3, 4] and explorer.steps is None
+    fresh = iw.SaliencyExplorer(lesson["input_gradient"], X_train, y_train, X_show, y_show, lr=0.3, num_epochs=4,
+                                index=4).show()
+    fresh.update(explain="7")
+    assert saliency_picture(explorer) == saliency_picture(fresh), "the same end as update()"
+    assert len(list(explorer.in_steps(image=9))) == 1, "another image needs no training: one step"
+    assert len(list(explorer.in_steps(num_epochs=6))) == 2, "more epochs continue the kept run"
