@@ -168,6 +168,22 @@ def test_batchnorm_network_gradients_match_finite_differences(lesson):
                                    rtol=1e-5, atol=1e-8)
 
 
+def test_the_batchnorm_run_of_the_lesson_is_chaotic_on_the_way_but_always_ends_low(lesson):
+    """What the lesson says under its batch-norm cell: step 40 moves between ~0.1 and ~0.4, step 80 stays near 0.02."""
+    X, y = dw.xor_data(128, seed=0)
+    params = dw.deep_init(10, width=16, scale=1.0, seed=0)
+    functions = {"batchnorm_forward": lesson["batchnorm_forward"], "batchnorm_backward": lesson["batchnorm_backward"]}
+    rng = np.random.default_rng(1)
+    at_40, at_80 = [], []
+    for _ in range(6):
+        nudged = [(W * (1 + 1e-12 * rng.normal(size=W.shape)), b) for W, b in params]
+        losses = dw.train_deep(X, y, nudged, "sigmoid", 0.5, 80, "batchnorm", functions=functions)[1]
+        at_40.append(losses[40])
+        at_80.append(losses[80])
+    assert max(at_40) - min(at_40) > 0.1 and 0.05 < min(at_40) and max(at_40) < 0.5, at_40
+    assert max(at_80) < 0.05 and min(at_80) > 0.01, at_80
+
+
 # --- clipping and norms ---------------------------------------------------------------------------
 @pytest.mark.parametrize("seed", SEEDS)
 def test_clip_by_global_norm_matches_the_definition(lesson, seed):
