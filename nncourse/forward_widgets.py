@@ -6,6 +6,7 @@ depth (piecewise-linear functions built from ReLUs) live here too, so the tests 
 """
 import ipywidgets as ipw
 import numpy as np
+from matplotlib.collections import PolyCollection
 
 from nncourse import plots, reference
 from nncourse.live import LiveFigure, slider
@@ -93,8 +94,11 @@ class InitExplorer(LiveFigure):
         fig, (ax, std_ax) = plots.figure(ncols=2, figsize=(8.0, 3.4), gridspec_kw={"width_ratios": [1.4, 1]})
         self.ax, self.std_ax = ax, std_ax
         bottoms = self.ROW * np.arange(len(self.shown))[::-1]
-        self.bars = [ax.bar(np.arange(self.BINS), np.zeros(self.BINS), width=1.0, bottom=bottom, align="edge",
-                            color=plots.BLUE, edgecolor="white", linewidth=0.3) for bottom in bottoms]
+        self.bottoms = bottoms
+        # every bar of every row in one artist: a frame draws one collection, not one rectangle per bin
+        self.histograms = PolyCollection(self.bar_corners(np.zeros((len(self.shown), self.BINS))),
+                                         facecolors=plots.BLUE, edgecolors="white", linewidths=0.3)
+        ax.add_collection(self.histograms)
         ax.set_xlim(0, self.BINS)
         ax.set_ylim(-0.1, bottoms[0] + self.ROW)
         ax.set_yticks(bottoms + 0.3, [f"layer {layer}" for layer in self.shown], fontsize=8)
@@ -121,6 +125,15 @@ class InitExplorer(LiveFigure):
         }
         super().__init__({"init_params": init_params, "dense_forward": dense_forward}, controls, fig)
 
+    def bar_corners(self, heights):
+        """The four corners of every bar: heights[row, bin] drawn upwards from that row's bottom."""
+        rows, bins = heights.shape
+        left = np.broadcast_to(np.arange(bins, dtype=float), (rows, bins))
+        low = np.broadcast_to(self.bottoms[:rows, None], (rows, bins))
+        high = low + heights
+        corners = [(left, low), (left + 1, low), (left + 1, high), (left, high)]
+        return np.stack([np.stack(xy, axis=-1) for xy in corners], axis=2).reshape(rows * bins, 4, 2)
+
     def show_range(self, activation):
         """Relabel the histogram x axis for this activation's value range (only when it changes)."""
         lo, hi = self.RANGES[activation]
@@ -133,12 +146,12 @@ class InitExplorer(LiveFigure):
             self.show_range(activation)
         outputs = layer_activations(self.code.init_params, self.code.dense_forward, self.X, self.sizes, scheme, gain, activation)
         lo, hi = self.RANGES[activation]
-        for bars, layer in zip(self.bars, self.shown):
+        counts = []
+        for layer in self.shown:
             values = np.clip(outputs[layer - 1].ravel(), lo, hi)  # relu: the last bin collects everything above hi
-            counts = np.bincount(np.minimum(((values - lo) / (hi - lo) * self.BINS).astype(int), self.BINS - 1),
-                                 minlength=self.BINS) / values.size
-            for bar, count in zip(bars, counts):
-                bar.set_height(count)
+            counts.append(np.bincount(np.minimum(((values - lo) / (hi - lo) * self.BINS).astype(int), self.BINS - 1),
+                                      minlength=self.BINS) / values.size)
+        self.histograms.set_verts(self.bar_corners(np.array(counts)))
         stds = np.array([max(A.std(), 1e-12) for A in outputs])
         self.std_line.set_ydata(np.clip(stds, 1e-6, 1e6))
         self.title.set_text(f"{activation}, {scheme} x {gain:.2g}: last layer std {stds[-1]:.2g}")
