@@ -342,12 +342,14 @@ def settle(fig):
 
     Drawing an axes re-positions its titles, which marks them stale although nothing changed; left so,
     every title would be taken for a moving artist and redrawn on every frame (text is what Agg draws
-    slowest).
+    slowest). The figure too: drawing an animated legend re-sets its box, which would mark the figure stale
+    and make pyplot request another full draw after the next comm message, and so on without end.
     """
     for child in children(fig):
         child.stale = False
         if isinstance(child, (Text, Axis)):
             child.drawn_as = looks(child)
+    fig.stale = False
 
 
 def looks(artist):

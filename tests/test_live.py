@@ -406,3 +406,28 @@ def test_a_repainted_figure_is_not_stale_so_pyplot_adds_no_full_draw_after_each_
     draws = counting_draws(widget.fig)
     Gcf.draw_all()  # what ipykernel's post_execute does after every comm message
     assert not widget.fig.stale and draws == []
+
+
+class Heat(LiveFigure):
+    """An image scaled by a slider under a legend: the legend is animated with the image."""
+
+    def __init__(self, function):
+        fig, ax = plots.figure(figsize=(3, 2))
+        self.image = ax.imshow(np.zeros((4, 4)), vmin=-2, vmax=2)
+        ax.plot([0, 3], [0, 3], label="diagonal")
+        self.legend = ax.legend()
+        super().__init__(function, {"a": ipw.FloatSlider(value=1.0, min=-2, max=2)}, fig)
+
+    def redraw(self, a):
+        self.image.set_data(self.function(a, np.ones((4, 4))))
+
+
+def test_a_full_draw_with_an_animated_legend_leaves_nothing_stale_so_no_draw_requests_the_next():
+    from matplotlib._pylab_helpers import Gcf
+    widget = Heat(scaled).show()
+    widget.update(a=0.5)
+    assert widget.legend in widget.animated
+    widget.fig.canvas.draw()  # in a kernel the full draw comes later, when the browser asks for it
+    draws = counting_draws(widget.fig)
+    Gcf.draw_all()  # what ipykernel's post_execute does after that comm message
+    assert not widget.fig.stale and draws == []
