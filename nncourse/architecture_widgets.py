@@ -118,12 +118,13 @@ class TimeGradient(LiveFigure):
         self.line, = ax.plot([], [], "-o", ms=3, color=plots.BLUE)
         ax.set_yscale("log")
         ax.set_ylim(1e-12, 1e4)
+        ax.set_xlim(0.5, self.X.shape[1] + 0.5)  # fixed for every T: new limits would redraw the whole figure
         ax.set_xlabel("time step t (the last step is T)")
         ax.set_ylabel(r"$\|\partial h_T / \partial h_t\|$")
         ax.set_title(" ", fontsize=9)
         self.ax = ax
         controls = {"scale": slider("recurrent weight scale", scale, 0.1, 3.0, step=0.05),
-                    "length": ipw.IntSlider(value=length, min=5, max=60, description="time steps T")}
+                    "length": ipw.IntSlider(value=length, min=5, max=self.X.shape[1], description="time steps T")}
         super().__init__(rnn_forward, controls, fig)
 
     def redraw(self, scale, length):
@@ -133,7 +134,6 @@ class TimeGradient(LiveFigure):
             raise ValueError(f"rnn_forward returned shape {H.shape}, expected {(len(self.X), length, self.n_h)}")
         norms = gradient_through_time(H, Wh)
         self.line.set_data(np.arange(1, length + 1), np.clip(norms, 1e-12, 1e4))
-        self.ax.set_xlim(0.5, length + 0.5)
         self.ax.set_title(f"gradient reaching step 1: {norms[0]:.1e} of what step T receives ({norms[-1]:.1f})",
                           fontsize=9)
 
@@ -271,6 +271,9 @@ class BottleneckExplorer(LiveFigure):
         self.shown = X[:count]
         with threadpool_limits(1):
             self.mean, _, self.Vt = pca_autoencoder(X, X.shape[1])
+            # The error with k units is what the other components hold (Vt is orthonormal): one sum per k, once.
+            held = np.sum(((X - self.mean) @ self.Vt.T) ** 2, axis=0)
+        self.errors = np.append(np.cumsum(held[::-1])[::-1], 0.0) / X.size
         fig, axes = plots.figure(nrows=2, ncols=count, figsize=(1.3 * count, 3.0))
         self.images = []
         for j in range(count):
@@ -288,12 +291,11 @@ class BottleneckExplorer(LiveFigure):
 
     def redraw(self, units):
         W = self.Vt[:units]
-        with threadpool_limits(1):
-            X_hat = (self.X - self.mean) @ W.T @ W + self.mean
-        for image, row in zip(self.images, X_hat[:len(self.shown)]):
+        X_hat = (self.shown - self.mean) @ W.T @ W + self.mean
+        for image, row in zip(self.images, X_hat):
             image.set_data(np.clip(row.reshape(8, 8), 0, 1))
         self.title.set_text(f"64 pixels -> {units} numbers -> 64 pixels: mean squared error per pixel "
-                            f"{reconstruction_error(self.X, X_hat):.4f} over all 1797 digits")
+                            f"{self.errors[units]:.4f} over all {len(self.X)} digits")
 
 
 def bottleneck_explorer(units=8):

@@ -109,6 +109,10 @@ def test_bottleneck_explorer_reconstructs_better_with_more_units():
     for units in (2, 16, 64):
         explorer.update(units=units)
         errors.append(float(explorer.title.get_text().split("pixel ")[1].split()[0]))
+        mean, W_enc, W_dec = aw.pca_autoencoder(X, units)  # the title's error is the whole set's, reconstructed
+        whole = aw.reconstruction_error(X, (X - mean) @ W_enc @ W_dec + mean)
+        assert explorer.errors[units] == pytest.approx(whole, rel=1e-9, abs=1e-15)
+        assert f"per pixel {whole:.4f} over all {len(X)} digits" in explorer.title.get_text()
     assert errors[0] > errors[1] > errors[2] == 0.0
     np.testing.assert_allclose(explorer.images[0].get_array(), X[0].reshape(8, 8), atol=1e-12)
 
