@@ -293,19 +293,25 @@ class ComputationGraph(LiveFigure):
         ax.set_ylim(-0.75, 2.75)
         ax.axis("off")
         box = dict(boxstyle="round,pad=0.35", fc="white", ec=plots.BLACK, lw=0.9)
+        # Each box is drawn once, around an invisible label as wide as any value makes it; only the text moves.
+        widest = {key: -8.8888 for key in chain_example(x, w, b, y)} | {"z": -18.8888, "y": y}  # |z| <= 12
         self.node_texts, self.grads, self.locals = {}, {}, {}
-        for name, ((px, py), _) in GRAPH_NODES.items():
+        for name, ((px, py), label) in GRAPH_NODES.items():
+            ax.text(px, py, label.format(**widest), ha="center", va="center", fontsize=9, color="none", bbox=box,
+                    zorder=2)
             self.node_texts[name] = ax.text(px, py, "", ha="center", va="center", fontsize=9, color=plots.BLUE,
-                                        bbox=box, zorder=3)
+                                            zorder=3)
             self.grads[name] = ax.text(px, py - 0.5, "", ha="center", va="top", fontsize=9, color=plots.RED,
                                        zorder=3)
-        for (start, end), _ in GRAPH_EDGES.items():
+        for (start, end), label in GRAPH_EDGES.items():
             (x0, y0), (x1, y1) = GRAPH_NODES[start][0], GRAPH_NODES[end][0]
             tail, head = np.array([x0 + 0.45, y0]), np.array([x1 - 0.6, y1 + 0.12 * (y0 - y1)])
             ax.annotate("", xy=head, xytext=tail, arrowprops=dict(arrowstyle="->", color="0.45", lw=1.1), zorder=1)
             where = tail + (0.45 if y0 != y1 else 0.5) * (head - tail)
+            ax.text(where[0], where[1] + 0.08, label.format(**widest), ha="center", va="bottom", fontsize=8,
+                    color="none", zorder=2, bbox=dict(fc="white", ec="none", pad=0.5))
             self.locals[(start, end)] = ax.text(where[0], where[1] + 0.08, "", ha="center", va="bottom", fontsize=8,
-                                                color="0.3", zorder=2, bbox=dict(fc="white", ec="none", pad=0.5))
+                                                color="0.3", zorder=3)
         ax.set_title("forward values (blue) flow right; the gradient of L (red) flows back left, "
                      "multiplied by each edge's local derivative", fontsize=9)
         controls = {"x": slider("input x", x, -3.0, 3.0, step=0.1), "w": slider("weight w", w, -3.0, 3.0, step=0.1),

@@ -70,6 +70,7 @@ class LiveFigure:
         for control in controls.values():
             control.observe(self.on_change, names="value")
         self.laid_out = False
+        settle(fig)  # as built: what the first frame changes is what a control moves (animated from the start)
 
     def show(self):
         """Render the first frame and return the widget (what every builder returns)."""
@@ -164,6 +165,8 @@ class LiveFigure:
         """The body of repaint: one blit, or one request for a full draw."""
         canvas = self.fig.canvas
         if not self.laid_out:  # after the first compute, so the titles and labels it set get their room
+            if self.blitting:  # no second full draw when the first slider move changes the same artists
+                self.animate([artist for artist in stale_artists(self.fig) if not is_frame(artist)])
             freeze_layout(self.fig)
             canvas.mpl_connect("draw_event", self.on_draw)
             self.laid_out = True
