@@ -53,7 +53,7 @@ class Playground(LiveFigure):
         self.ax, self.curve_ax = ax, curve_ax
         self.region = ax.imshow(np.zeros((GRID_STEPS, GRID_STEPS)), origin="lower", cmap=PROBABILITY_CMAP,
                                 vmin=0, vmax=1, aspect="auto", interpolation="bilinear")
-        self.points = [ax.scatter([], [], s=18, c=plots.CLASS_COLORS[k], marker=plots.CLASS_MARKERS[k],
+        self.points = [ax.scatter([], [], s=18, c=plots.CLASS_COLORS[k], marker=plots.class_marker(k),
                                   edgecolors="white", linewidths=0.4, zorder=3, label=f"class {k}") for k in (0, 1)]
         ax.set_xlabel("$x_1$")
         ax.set_ylabel("$x_2$")

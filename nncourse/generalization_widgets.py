@@ -181,10 +181,10 @@ class OverfittingLab(LiveFigure):
         self.region = ax.imshow(np.zeros((GRID_STEPS, GRID_STEPS)), origin="lower", cmap=PROBABILITY_CMAP,
                                 vmin=0, vmax=1, aspect="auto", interpolation="bilinear")
         self.boundary = None
-        self.train_points = [ax.scatter([], [], s=26, c=plots.CLASS_COLORS[k], marker=plots.CLASS_MARKERS[k],
+        self.train_points = [ax.scatter([], [], s=26, c=plots.CLASS_COLORS[k], marker=plots.class_marker(k),
                                         edgecolors="black", linewidths=0.6, zorder=4, label=f"train, class {k}")
                              for k in (0, 1)]
-        self.val_points = [ax.scatter([], [], s=7, c=plots.CLASS_COLORS[k], marker=plots.CLASS_MARKERS[k],
+        self.val_points = [ax.scatter([], [], s=7, c=plots.CLASS_COLORS[k], marker=plots.class_marker(k),
                                       alpha=0.45, linewidths=0, zorder=3) for k in (0, 1)]
         ax.set_xlabel("$x_1$")
         ax.set_ylabel("$x_2$")

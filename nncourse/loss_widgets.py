@@ -70,7 +70,7 @@ class LineFitExplorer(MSESurfaceFigure):
         self.ax = ax
         self.residuals = LineCollection([], colors=plots.RED, linewidths=1.0, label="residuals")
         ax.add_collection(self.residuals)
-        ax.scatter(self.x, self.y, s=18, color=plots.BLUE, zorder=3, label="data")
+        ax.scatter(self.x, self.y, s=18, marker=plots.dot(), color=plots.BLUE, zorder=3, label="data")
         self.grid_x = np.array([self.x.min() - 0.3, self.x.max() + 0.3])
         (self.line,) = ax.plot([], [], color=plots.BLACK, lw=2, label=r"$\hat y = w x + b$")
         ax.set_xlim(self.grid_x)

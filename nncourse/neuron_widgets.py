@@ -57,7 +57,7 @@ class PerceptronTrainer(LiveFigure):
         self.region = ax.imshow(np.zeros((60, 60)), origin="lower", cmap=plots.region_cmap(), vmin=0, vmax=1,
                                 aspect="auto", interpolation="nearest")
         (self.line,) = ax.plot([], [], color=plots.BLACK, lw=2)
-        self.points = [ax.scatter([], [], s=40, c=plots.CLASS_COLORS[k], marker=plots.CLASS_MARKERS[k],
+        self.points = [ax.scatter([], [], s=40, c=plots.CLASS_COLORS[k], marker=plots.class_marker(k),
                                   edgecolors="white", linewidths=0.6, zorder=3, label=f"class {k}") for k in (0, 1)]
         ax.set_xlabel("$x_1$")
         ax.set_ylabel("$x_2$")

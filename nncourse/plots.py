@@ -48,13 +48,28 @@ def figure(ncols=1, nrows=1, **kwargs):
     return fig, axes
 
 
+@cache
+def dot():
+    """A round scatter marker drawn as a 24-sided polygon: matplotlib measures a curved marker's extent on every
+    draw of a scatter (about 1.6 ms per frame), a polygon's at no cost; at marker size the two look the same."""
+    from matplotlib.path import Path
+    angles = np.linspace(0.0, 2.0 * np.pi, 25)
+    return Path(np.column_stack([np.cos(angles), np.sin(angles)]), closed=True)
+
+
+def class_marker(k):
+    """The scatter marker of class k (its round one as the cheap polygon)."""
+    marker = CLASS_MARKERS[int(k)]
+    return dot() if marker == "o" else marker
+
+
 def scatter_classes(ax, X, y, labels=None, size=40):
     """Scatter 2-D points with one colour and one marker shape per class (readable in greyscale too)."""
     X, y = np.asarray(X), np.asarray(y)
     for k in np.unique(y):
         mask = y == k
         label = labels[int(k)] if labels else f"class {int(k)}"
-        ax.scatter(X[mask, 0], X[mask, 1], s=size, c=CLASS_COLORS[int(k)], marker=CLASS_MARKERS[int(k)],
+        ax.scatter(X[mask, 0], X[mask, 1], s=size, c=CLASS_COLORS[int(k)], marker=class_marker(k),
                    edgecolors="white", linewidths=0.6, label=label, zorder=3)
     ax.set_xlabel("$x_1$")
     ax.set_ylabel("$x_2$")

@@ -240,3 +240,21 @@ def test_widget_bundle_contains_controls_status_and_figure():
     assert explorer.widget is explorer.widget
     assert len(explorer.widget.children) == 3
     assert "application/vnd.jupyter.widget-view+json" in explorer._repr_mimebundle_()
+
+
+def test_the_polygon_dot_marker_looks_like_matplotlibs_circle():
+    """plots.dot() replaces the curved "o" (whose extent matplotlib measures on every draw): same size and shape."""
+    import matplotlib.pyplot as plt
+    pictures = []
+    for marker in ("o", plots.dot()):
+        fig, ax = plt.subplots(figsize=(2, 2), dpi=100)
+        ax.set_axis_off()
+        ax.scatter([0, 1, 2], [0, 1, 0], s=140, marker=marker, color="black")
+        ax.set_xlim(-1, 3)
+        ax.set_ylim(-1, 2)
+        fig.canvas.draw()
+        pictures.append(np.asarray(fig.canvas.buffer_rgba())[..., 0] < 128)
+        plt.close(fig)
+    circle, dot = pictures
+    assert circle.sum() > 300 and abs(int(dot.sum()) - int(circle.sum())) <= 0.05 * circle.sum()
+    assert (circle != dot).sum() <= 0.06 * circle.sum()
