@@ -193,7 +193,7 @@ def line_data(m=120, seed=0):
 def line_gradient(X, y, params):
     """Gradient of the mean of (w x + b - y)^2 / 2 over the rows of X, with respect to (w, b)."""
     error = X[:, 0] * params[0] + params[1] - y
-    return np.array([np.mean(error * X[:, 0]), np.mean(error)])
+    return np.array([error @ X[:, 0], error.sum()]) / len(error)  # np.mean costs more than the sums themselves
 
 
 class BatchNoise(LiveFigure):
