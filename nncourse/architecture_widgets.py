@@ -422,7 +422,7 @@ class GanLab(LiveFigure):
         key = round(lr, 8)
         if key not in self.runs:  # runs are kept: more steps at the same rate continue the same run
             self.runs[key] = GanRun(lr)
-        self.path_ax.set_xlim(0, max(num_steps, 1))
+        self.path_ax.set_xlim(0, plots.nice_ceiling(max(num_steps, 1)))
         while True:
             reached = min(self.runs[key].train_to(num_steps, STEP_SECONDS), num_steps)
             self.show_run(self.runs[key].history, reached)

@@ -155,8 +155,8 @@ class Playground(LiveFigure):
         losses = np.asarray(self.losses, dtype=float)
         self.curve.set_data(np.arange(len(losses)), losses)
         finite = losses[np.isfinite(losses)]
-        self.curve_ax.set_xlim(0, max(num_epochs, self.epoch_step))
-        self.curve_ax.set_ylim(0, max(float(finite.max()) * 1.05 if finite.size else 1.0, 0.1))
+        self.curve_ax.set_xlim(0, plots.nice_ceiling(max(num_epochs, self.epoch_step)))
+        self.curve_ax.set_ylim(0, plots.nice_ceiling(max(float(finite.max()) * 1.05 if finite.size else 1.0, 0.1)))
         if not np.isfinite(losses[-1]):
             self.ax.set_title("the loss blew up (nan/inf): lower the learning rate", fontsize=10)
         else:

@@ -278,7 +278,7 @@ class DepthLab(LiveFigure):
                 reached.append(f"{kind} {run.losses[-1]:.3f} at step {len(run.losses) - 1}")
             else:
                 reached.append(f"{kind} {losses[-1]:.3f}" if np.isfinite(losses[-1]) else f"{kind} blew up")
-        self.loss_ax.set_xlim(0, max(num_steps, 1))
+        self.loss_ax.set_xlim(0, plots.nice_ceiling(max(num_steps, 1)))
         training = not all(run.done(num_steps) for run in runs)
         heading = f"training to {num_steps} steps: " if training else f"loss after {num_steps} steps: "
         self.loss_ax.set_title(heading + ", ".join(reached), fontsize=9)

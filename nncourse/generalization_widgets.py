@@ -286,7 +286,7 @@ class OverfittingLab(LiveFigure):
         self.val_curve.set_data(epochs, val_losses)
         best = int(np.nanargmin(val_losses))
         self.best_dot.set_data([best], [val_losses[best]])
-        self.curve_ax.set_xlim(0, max(num_epochs, self.epoch_step))
+        self.curve_ax.set_xlim(0, plots.nice_ceiling(max(num_epochs, self.epoch_step)))
         with one_thread():
             train_acc = ref.accuracy(run.y, ref.predict(run.X, run.params))
             val_acc = ref.accuracy(run.y_val, ref.predict(run.X_val, run.params))

@@ -48,6 +48,14 @@ def figure(ncols=1, nrows=1, **kwargs):
     return fig, axes
 
 
+def nice_ceiling(value):
+    """The smallest of 1, 2, 2.5 or 5 times a power of ten that is at least value (> 0).
+
+    As an axis limit for a growing curve it changes only now and then, and each change redraws the whole figure."""
+    power = 10.0 ** np.floor(np.log10(value))
+    return next(m * power for m in (1, 2, 2.5, 5, 10) if m * power >= value * (1 - 1e-12))
+
+
 @cache
 def dot():
     """A round scatter marker drawn as a 24-sided polygon: matplotlib measures a curved marker's extent on every

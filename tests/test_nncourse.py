@@ -258,3 +258,13 @@ def test_the_polygon_dot_marker_looks_like_matplotlibs_circle():
     circle, dot = pictures
     assert circle.sum() > 300 and abs(int(dot.sum()) - int(circle.sum())) <= 0.05 * circle.sum()
     assert (circle != dot).sum() <= 0.06 * circle.sum()
+
+
+def test_nice_ceilings_cover_the_value_change_seldom_and_stay_close():
+    values = np.concatenate([np.arange(25, 1001, 25), np.geomspace(1e-3, 1e4, 500), [0.1, 0.25, 1, 100, 1000]])
+    ceilings = np.array([plots.nice_ceiling(v) for v in values])
+    assert np.all(ceilings >= values * (1 - 1e-12)) and np.all(ceilings < 2.0001 * values)
+    mantissas = ceilings / 10.0 ** np.floor(np.log10(ceilings) + 1e-12)
+    assert np.all(np.isclose(mantissas[:, None], [1, 2, 2.5, 5]).any(axis=1))
+    assert plots.nice_ceiling(100) == 100 and plots.nice_ceiling(0.7) == pytest.approx(1.0)
+    assert len(set(ceilings[:40])) == 7, "dragging 25 to 1000 epochs moves the axis 7 times, not 40"
