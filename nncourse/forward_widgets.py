@@ -275,7 +275,7 @@ def network_diagram(sizes, names=None):
     names = names or ["input"] + ["hidden"] * (len(sizes) - 2) + ["output"]
     colors = [plots.SKY] + [plots.ORANGE] * (len(sizes) - 2) + [plots.GREEN]
     for i, (column, n, name, color) in enumerate(zip(ys, sizes, names, colors)):
-        ax.scatter(np.full(n, i), column, s=140, marker=plots.dot(), c=color, edgecolors=plots.BLACK, linewidths=0.8, zorder=3)
+        ax.scatter(np.full(n, i), column, s=140, c=color, edgecolors=plots.BLACK, linewidths=0.8, zorder=3)
         ax.text(i, -1.35, f"{name}\n{n} units", ha="center", va="top", fontsize=9)
     ax.set_xlim(-0.5, len(sizes) - 0.5)
     ax.set_ylim(-1.9, 1.2)

@@ -166,7 +166,7 @@ class LiveFigure:
         canvas = self.fig.canvas
         if not self.laid_out:  # after the first compute, so the titles and labels it set get their room
             if self.blitting:  # no second full draw when the first slider move changes the same artists
-                self.animate([artist for artist in stale_artists(self.fig) if not is_frame(artist)])
+                self.animate(stale_artists(self.fig))
             freeze_layout(self.fig)
             canvas.mpl_connect("draw_event", self.on_draw)
             self.laid_out = True

@@ -207,7 +207,8 @@ class BatchNoise(LiveFigure):
         self.full = line_gradient(self.X, self.y, self.point)
         fig, (ax, path_ax) = plots.figure(ncols=2, figsize=(9.0, 3.6))
         self.ax, self.path_ax = ax, path_ax
-        self.cloud = ax.scatter([], [], s=12, marker=plots.dot(), color=plots.BLUE, alpha=0.6, label="one mini-batch each")
+        self.cloud = ax.scatter([], [], s=12, marker=plots.dot(), color=plots.BLUE, alpha=0.6,
+                                label="one mini-batch each")
         ax.plot([self.full[0]], [self.full[1]], "*", color=plots.RED, ms=14, label="full-batch gradient", zorder=4)
         ax.set_xlabel("gradient for $w$")
         ax.set_ylabel("gradient for $b$")
