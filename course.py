@@ -78,7 +78,7 @@ def ensure_environment():
     pip = (PYTHON, "-m", "pip", "--disable-pip-version-check", "install", "--quiet")
     run(*pip + ("-r", "requirements.txt"))
     run(*pip + ("--no-deps", "-e", "."))
-    # ipywidgets, ipympl and nbgrader ship prebuilt JupyterLab extensions; check they are enabled.
+    # ipywidgets, anywidget, ipympl and nbgrader ship prebuilt JupyterLab extensions; check they are enabled.
     run(PYTHON, "-m", "nncourse.environment")
     with open(STAMP, "w") as handle:
         handle.write(wanted + "\n")

@@ -6,9 +6,9 @@ arguments it was built with (`recipe`). So each lesson's widgets are found with 
 (solution) functions, and lessons added later are covered without a list of widgets.
 
 Per widget: ~50 updates with varying slider values, each `update(...)`: the callback plus the repaint
-it asks for (a blit of the changed artists, or a full draw, which Agg performs at once); the baseline
-rebuilds the widget (a fresh figure, as an `interact` callback would) and draws it for every change,
-in the same run.
+it asks for (a blit of the changed artists, or a full draw) and the frame sent to the view; the
+baseline rebuilds the widget (a fresh figure, as an `interact` callback would), draws it whole and sends
+it for every change, in the same run.
 """
 import contextlib
 import io
@@ -95,10 +95,8 @@ def time_widget(cls, args, kwargs, instance, updates=50, baseline_updates=None):
 
     A drawing widget makes one step per change; a training widget one per chunk of training, and between two
     steps the kernel handles the controls, so the step is what a student waits for."""
-    import matplotlib.pyplot as plt
     plan = control_sweeps(instance.controls, updates)
     live, changes = [], []
-    instance.fig.canvas.draw()  # the first draw (fonts, layout) is not an update
     for name, value in plan:
         steps = timed_change(instance, name, value)
         live += steps
@@ -107,16 +105,7 @@ def time_widget(cls, args, kwargs, instance, updates=50, baseline_updates=None):
     for name, value in plan[:baseline_updates or len(plan)]:
         start = time.perf_counter()
         fresh = cls(*args, **kwargs)          # a new figure per change, as an interact callback builds
-        _defer_idle_draw(fresh)
-        fresh.update(**{name: value})         # one computation for the new value, as interact would
-        fresh.fig.canvas.draw()
+        fresh.update(**{name: value})         # one computation for the new value, drawn whole and sent
         naive.append((time.perf_counter() - start) * 1000)
-        plt.close(fresh.fig)
-    plt.close(instance.fig)
     return {"live": live, "changes": changes, "naive": naive, "updates": len(plan),
             "status_error": None if instance.error is None else f"{type(instance.error).__name__}: {instance.error}"}
-
-
-def _defer_idle_draw(widget):
-    """Make draw_idle a no-op, so a rebuilt widget is drawn exactly once, by the explicit draw."""
-    widget.fig.canvas.draw_idle = lambda *args, **kwargs: None

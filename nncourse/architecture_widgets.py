@@ -414,7 +414,6 @@ class GanLab(LiveFigure):
         controls = {"lr": slider("learning rate", lr, -3, 0, step=0.05, log=True),
                     "num_steps": ipw.IntSlider(value=num_steps, min=0, max=max_steps, step=100, description="steps",
                                                continuous_update=False)}
-        controls["lr"].continuous_update = False  # a training run per value: recompute when released
         super().__init__(None, controls, fig)
 
     def redraw(self, lr, num_steps):

@@ -166,9 +166,8 @@ class Playground(LiveFigure):
     @cached_property
     def widget(self):
         """Controls (with a Play button that advances the epoch slider), progress, status and the figure."""
-        view = self.fig.canvas if self.output is None else self.output
         row = ipw.HBox(list(self.controls.values()) + [self.play], layout=ipw.Layout(flex_flow="row wrap"))
-        return ipw.VBox([row, ipw.HBox([self.progress, self.speed]), self.status, view])
+        return ipw.VBox([row, ipw.HBox([self.progress, self.speed]), self.status, self.view])
 
 
 def playground(train_step, lr=0.5, hidden=8, activation="relu", max_epochs=1000, num_epochs=100):

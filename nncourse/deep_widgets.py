@@ -218,8 +218,6 @@ class DepthLab(LiveFigure):
             "num_steps": ipw.IntSlider(value=num_steps, min=0, max=max_steps, step=steps_increment,
                                        description="steps", continuous_update=False),
         }
-        for name in ("scale", "lr"):  # a training run per value: recompute when the slider is released
-            controls[name].continuous_update = False
         if "clip_by_global_norm" in code:
             controls["clip"] = ipw.Dropdown(options=list(CLIPS), description="gradients",
                                             layout=ipw.Layout(width="230px"))

@@ -4,7 +4,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-LAB_EXTENSIONS = ("@jupyter-widgets/jupyterlab-manager", "jupyter-matplotlib", "@jupyter/nbgrader")
+LAB_EXTENSIONS = ("@jupyter-widgets/jupyterlab-manager", "anywidget", "jupyter-matplotlib", "@jupyter/nbgrader")
 SERVER_EXTENSIONS = (
     "nbgrader.server_extensions.validate_assignment",
     "nbgrader.server_extensions.assignment_list",
@@ -47,7 +47,7 @@ def main():
     missing = missing_extensions()
     if missing:
         sys.exit("These JupyterLab extensions are not enabled: " + ", ".join(missing))
-    print("JupyterLab extensions enabled: ipywidgets, ipympl, nbgrader.")
+    print("JupyterLab extensions enabled: ipywidgets, anywidget, ipympl, nbgrader.")
 
 
 if __name__ == "__main__":

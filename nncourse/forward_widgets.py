@@ -280,5 +280,4 @@ def network_diagram(sizes, names=None):
     ax.set_xlim(-0.5, len(sizes) - 0.5)
     ax.set_ylim(-1.9, 1.2)
     ax.axis("off")
-    fig.canvas.draw_idle()
-    return ipw.VBox([fig.canvas]) if isinstance(fig.canvas, ipw.DOMWidget) else fig
+    return fig

@@ -212,7 +212,6 @@ class OverfittingLab(LiveFigure):
                                        style={"description_width": "initial"}),
             "lr": slider("learning rate", lr, -3.5, -0.5, step=0.25, log=True),
         }
-        controls["lr"].continuous_update = False
         self.show_dataset(next(iter(self.datasets)))
         super().__init__(StudentCode(**functions), controls, fig)
 
@@ -297,12 +296,11 @@ class OverfittingLab(LiveFigure):
 
     @cached_property
     def widget(self):
-        view = self.fig.canvas if self.output is None else self.output
         names = ("dataset", "hidden", "num_epochs", "lr")
         first = ipw.HBox([self.controls[n] for n in names], layout=ipw.Layout(flex_flow="row wrap"))
         second = ipw.HBox([self.controls["lam"], self.controls["dropout"]],
                           layout=ipw.Layout(flex_flow="row wrap"))
-        return ipw.VBox([first, second, self.status, view])
+        return ipw.VBox([first, second, self.status, self.view])
 
 
 def overfitting_lab(l2_penalty, l2_gradients, dropout_forward, dropout_backward, hidden=32, lam=0.0, dropout=0.0,

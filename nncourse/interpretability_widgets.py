@@ -109,7 +109,6 @@ class SaliencyExplorer(LiveFigure):
             "num_epochs": ipw.IntSlider(value=num_epochs, min=0, max=max_epochs, description="epochs",
                                         continuous_update=False),
         }
-        controls["lr"].continuous_update = False  # a training run per value: recompute on release
         super().__init__(input_gradient, controls, fig)
 
     def network(self, lr, num_epochs, seconds=float("inf")):

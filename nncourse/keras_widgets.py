@@ -40,7 +40,6 @@ class KerasRace(LiveFigure):
                     "hidden": ipw.Dropdown(options=list(hidden), value=hidden[len(hidden) // 2],
                                            description="hidden units", style={"description_width": "initial"},
                                            layout=ipw.Layout(width="190px"))}
-        controls["lr"].continuous_update = False  # each change trains two networks: run once on release
         super().__init__({"build_model": build_model, "transfer_weights": transfer_weights,
                           "compile_model": compile_model}, controls, fig)
 

@@ -9,7 +9,7 @@ import nncourse
 from nncourse import plots
 
 MIN_PYTHON = (3, 11)
-CHECKED = ("numpy", "matplotlib", "ipywidgets", "ipympl", "scikit-learn")
+CHECKED = ("numpy", "matplotlib", "ipywidgets", "anywidget", "ipympl", "scikit-learn")
 
 
 def pinned_versions():

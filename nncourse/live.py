@@ -20,7 +20,6 @@ import time
 from functools import cached_property
 
 import ipywidgets as ipw
-from IPython.display import clear_output, display
 from matplotlib.axis import Axis
 from matplotlib.image import AxesImage
 from matplotlib.legend import Legend
@@ -28,7 +27,7 @@ from matplotlib.spines import Spine
 from matplotlib.text import Text
 
 from nncourse import HEADLESS
-from nncourse.frames import send_whole_frames
+from nncourse.frames import FrameView
 from nncourse.student_code import StudentCode
 
 STEP_SECONDS = 0.02  # work a training widget does between two repaints (controls stay live while it trains)
@@ -60,15 +59,15 @@ class LiveFigure:
         self.function = self.code.caller(names[0]) if names else None  # the widget's main function
         self.status = ipw.HTML()
         self.quiet = False
-        self.output = None if isinstance(fig.canvas, ipw.DOMWidget) else ipw.Output()
+        self.view = FrameView()
+        self.view.observe(self.on_screen, names="screen_ratio")
+        self.dpi = fig.dpi
         self.background, self.animated = None, []
-        self.blitting = self.output is None or not _in_kernel()  # a static inline figure is re-shown whole
-        fig.stale_callback = None  # pyplot would otherwise redraw the whole figure on every artist change
-        send_whole_frames(fig.canvas)  # a frame the browser skips during a fast drag leaves nothing stale
         self.frames = Coalescer(self.render)
         self.steps = None  # the unfinished frame of a training widget (a generator), if any
         for control in controls.values():
             control.observe(self.on_change, names="value")
+            no_echo(control)
         self.laid_out = False
         settle(fig)  # as built: what the first frame changes is what a control moves (animated from the start)
 
@@ -155,44 +154,39 @@ class LiveFigure:
         self.repaint()
 
     def repaint(self):
-        """Blit the changed artists over the kept background, or draw everything when the axes changed."""
-        self.paint()
-        # Painted (or a draw is on its way): pyplot redraws every stale figure after each comm message
-        # (ipykernel fires post_execute there), which would add a full draw to every slider move.
-        self.fig.stale = False
-
-    def paint(self):
-        """The body of repaint: one blit, or one request for a full draw."""
-        canvas = self.fig.canvas
+        """Blit the changed artists over the kept background (or draw everything when the axes changed), then show it."""
         if not self.laid_out:  # after the first compute, so the titles and labels it set get their room
-            if self.blitting:  # no second full draw when the first slider move changes the same artists
-                self.animate(stale_artists(self.fig))
+            self.animate(stale_artists(self.fig))  # no second full draw when the first move changes the same artists
             freeze_layout(self.fig)
-            canvas.mpl_connect("draw_event", self.on_draw)
             self.laid_out = True
-        if not self.blitting:
-            canvas.draw_idle()
-            with self.output:
-                clear_output(wait=True)
-                display(self.fig)
-            return
-        if self.background is None:  # not drawn yet (or being redrawn): a full draw comes first
-            canvas.draw_idle()
-            return
         changed = stale_artists(self.fig)
-        if any(map(is_frame, changed)):  # new limits or ticks: a new scene, drawn whole
-            self.background = None
-            canvas.draw_idle()
-            return
-        if not set(changed) <= set(self.animated):
-            self.animate(changed)
-            self.background = None  # the old pixels still hold artists that are now animated
-            canvas.draw_idle()  # on_draw keeps the new background and paints the animated artists
-            return
-        canvas.restore_region(self.background)
+        if self.background is None or any(map(is_frame, changed)):  # new limits or ticks: a new scene, drawn whole
+            self.draw_whole()
+        elif not set(changed) <= set(self.animated):
+            self.animate(changed)  # the old pixels still hold artists that are now animated
+            self.draw_whole()
+        else:
+            self.fig.canvas.restore_region(self.background)
+            for artist in self.animated:
+                self.fig.draw_artist(artist)
+        self.view.show(self.fig.canvas)
+
+    def draw_whole(self):
+        """Draw the figure without its moving artists, keep those pixels as background, then paint the moving ones."""
+        canvas = self.fig.canvas
+        canvas.draw()
+        self.background = canvas.copy_from_bbox(self.fig.bbox)
         for artist in self.animated:
             self.fig.draw_artist(artist)
-        canvas.blit(self.fig.bbox)
+        settle(self.fig)
+
+    def on_screen(self, change):
+        """The browser's screen has another pixel ratio: render that much finer, so the figure stays sharp."""
+        self.fig.set_dpi(self.dpi * change["new"])
+        self.background = None
+        with self.view.hold_sync():  # the new ratio arrives with the first frame drawn for it
+            self.view.ratio = change["new"]
+            self.repaint()
 
     def animate(self, changed):
         """Take changed artists out of the background, with what must stay drawn above them.
@@ -216,14 +210,6 @@ class LiveFigure:
         for artist in self.animated:
             artist.set_animated(True)
 
-    def on_draw(self, event):
-        """After a full draw of the canvas: keep its pixels as background, then paint the moving artists."""
-        if event.canvas is self.fig.canvas and self.blitting:
-            self.background = event.canvas.copy_from_bbox(self.fig.bbox)
-        for artist in self.animated:
-            artist.draw(event.renderer)
-        settle(self.fig)
-
     def redraw(self, **values):
         """Update the artists for these control values (implemented by each widget)."""
         raise NotImplementedError
@@ -231,9 +217,8 @@ class LiveFigure:
     @cached_property
     def widget(self):
         """The controls, the status line and the figure stacked in one widget."""
-        view = self.fig.canvas if self.output is None else self.output
         return ipw.VBox([ipw.HBox(list(self.controls.values()), layout=ipw.Layout(flex_flow="row wrap")),
-                         self.status, view])
+                         self.status, self.view])
 
     def _repr_mimebundle_(self, **kwargs):
         return self.widget._repr_mimebundle_(**kwargs)
@@ -292,6 +277,16 @@ class ManualLoop:
         """Run the oldest step waiting."""
         function, args = self.queue.pop(0)
         function(*args)
+
+
+def no_echo(control):
+    """Stop the kernel from echoing the control's value back to the browser after each move.
+
+    ipywidgets echoes every value a browser sends (to keep other open views in step); during a drag that is one
+    more message per move for the page to handle, and the page's main thread is what limits how often the figure
+    repaints. traitlets reads a trait's metadata from `_<name>_metadata` on the instance first."""
+    control._value_metadata = {"echo_update": False}
+    return control
 
 
 def _kernel_loop():

@@ -36,16 +36,13 @@ def region_cmap():
     return ListedColormap(["#cfe3f1", "#fbe6bf"])
 
 
-def figure(ncols=1, nrows=1, **kwargs):
-    """A new figure that is not shown until asked, with interactive-backend chrome removed."""
-    import matplotlib.pyplot as plt
-    with plt.ioff():
-        fig, axes = plt.subplots(nrows, ncols, layout="constrained", **kwargs)
-    canvas = fig.canvas
-    for flag in ("header_visible", "footer_visible", "toolbar_visible", "resizable"):
-        if hasattr(canvas, flag):
-            setattr(canvas, flag, False)
-    return fig, axes
+def figure(ncols=1, nrows=1, figsize=None, **kwargs):
+    """A new figure drawn by Agg in the kernel, outside pyplot (a live widget's view or a notebook shows it)."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+    fig = Figure(figsize=figsize, layout="constrained")
+    FigureCanvasAgg(fig)
+    return fig, fig.subplots(nrows, ncols, **kwargs)
 
 
 def nice_ceiling(value):

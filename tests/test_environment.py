@@ -8,7 +8,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 PIN = re.compile(r"^([A-Za-z0-9_.\-\[\]]+)==([^\s;#]+)")
-CORE = ("jupyterlab", "notebook", "ipywidgets", "ipympl", "nbgrader", "nbval", "numpy", "matplotlib",
+CORE = ("jupyterlab", "notebook", "ipywidgets", "anywidget", "ipympl", "nbgrader", "nbval", "numpy", "matplotlib",
         "scikit-learn", "pytest", "pytest-xdist", "keras", "jax", "jaxlib")
 
 

@@ -283,7 +283,7 @@ def test_a_widget_shows_the_students_failure_in_its_status():
 
 def test_stale_artists_are_the_ones_changed_since_the_last_draw():
     widget = Line(scaled).show()
-    widget.fig.canvas.draw()  # a full draw settles everything, titles included (Axes.draw moves them)
+    widget.draw_whole()  # a full draw settles everything, titles included (Axes.draw moves them)
     assert stale_artists(widget.fig) == []
     widget.line.set_ydata(widget.x * 2)
     assert stale_artists(widget.fig) == [widget.line]
@@ -301,7 +301,7 @@ def test_a_static_title_is_never_redrawn_with_the_moving_artists():
 def test_a_text_set_again_to_what_it_showed_has_not_changed():
     widget = Line(scaled).show()
     widget.ax.set_title("same words", fontsize=9)
-    widget.fig.canvas.draw()
+    widget.draw_whole()
     widget.ax.set_title("same words", fontsize=9)  # marks the title stale, although it looks the same
     assert stale_artists(widget.fig) == []
     widget.ax.set_title("other words", fontsize=9)
@@ -402,14 +402,15 @@ class TitledLine(Line):
         self.ax.set_title(f"a = {a:.2f}")
 
 
-def test_a_repainted_figure_is_not_stale_so_pyplot_adds_no_full_draw_after_each_slider_message():
+def test_a_live_figure_lives_outside_pyplot_so_no_full_draw_follows_each_slider_message():
     from matplotlib._pylab_helpers import Gcf
     widget = TitledLine(scaled).show()
-    widget.update(a=0.5)
-    widget.update(a=-0.5)  # blitted
     draws = counting_draws(widget.fig)
-    Gcf.draw_all()  # what ipykernel's post_execute does after every comm message
-    assert not widget.fig.stale and draws == []
+    widget.update(a=0.5)
+    widget.update(a=-0.5)  # the title telling the value is blitted with the line
+    assert widget.ax.title in widget.animated and draws == []
+    # ipykernel runs pyplot's draw_all (every stale pyplot figure) after each comm message
+    assert all(manager.canvas.figure is not widget.fig for manager in Gcf.get_all_fig_managers())
 
 
 class Heat(LiveFigure):
@@ -426,12 +427,23 @@ class Heat(LiveFigure):
         self.image.set_data(self.function(a, np.ones((4, 4))))
 
 
-def test_a_full_draw_with_an_animated_legend_leaves_nothing_stale_so_no_draw_requests_the_next():
-    from matplotlib._pylab_helpers import Gcf
+def test_a_full_draw_with_an_animated_legend_leaves_nothing_stale_so_the_next_frame_blits():
     widget = Heat(scaled).show()
     widget.update(a=0.5)
     assert widget.legend in widget.animated
-    widget.fig.canvas.draw()  # in a kernel the full draw comes later, when the browser asks for it
+    widget.draw_whole()  # drawing the animated legend re-sets its box
+    assert not widget.fig.stale and stale_artists(widget.fig) == []
     draws = counting_draws(widget.fig)
-    Gcf.draw_all()  # what ipykernel's post_execute does after that comm message
-    assert not widget.fig.stale and draws == []
+    widget.update(a=0.7)
+    assert draws == []
+
+
+def test_a_control_of_a_live_figure_is_not_echoed_back_but_still_renders():
+    widget = Line(scaled).show()
+    control, plain = widget.controls["a"], ipw.FloatSlider(value=1.0, min=-2, max=2)
+    sent = {control: [], plain: []}
+    for slider in sent:
+        slider._send = lambda msg, buffers=None, slider=slider: sent[slider].append(msg["method"])
+        slider.set_state({"value": 0.5})  # what the browser sends when the slider moves
+    assert sent[plain] == ["echo_update"], "the check needs ipywidgets' echo"
+    assert sent[control] == [] and widget.line.get_ydata()[-1] == pytest.approx(0.5 * widget.x[-1])

@@ -33,12 +33,12 @@ COMPLETED_SUFFIX = "_completed"
 
 # Lab settings for a predictable page: every cell in the DOM (no windowing), no news pop-ups.
 LAB_SETTINGS = {
-    "@jupyterlab/notebook-extension/tracker.jupyterlab-settings": {"windowingMode": "none"},
+    "@jupyterlab/notebook-extension/tracker.jupyterlab-settings": {"windowingMode": "contentVisibility"},
     "@jupyterlab/apputils-extension/notification.jupyterlab-settings": {"fetchNews": "false", "checkForUpdates": False},
 }
 
 # Recorded in the page before anything loads: input events and every drawImage onto a canvas
-# (ipympl paints each frame the kernel sends with drawImage), with performance.now() timestamps.
+# (a live figure's view paints each frame the kernel sends with drawImage), with performance.now() timestamps.
 PAGE_PROBES = """
 (() => {
   window.__inputs = [];
@@ -257,7 +257,7 @@ SLIDER_INFO = """() => [...document.querySelectorAll('.jp-NotebookPanel:not(.lm-
   const mml = label && label.querySelector('mjx-assistive-mml');
   const handle = s.querySelector('[role=slider]');
   const box = s.closest('.widget-vbox');
-  const figure = box ? box.querySelector('.jupyter-matplotlib canvas') : null;
+  const figure = box ? box.querySelector('canvas.nncourse-frame') : null;
   return {index: i, label: (mml || label || {textContent: ''}).textContent.trim(),
           min: handle ? parseFloat(handle.getAttribute('aria-valuemin')) : null,
           max: handle ? parseFloat(handle.getAttribute('aria-valuemax')) : null,
@@ -486,7 +486,7 @@ class LessonPage:
 
     def slider_parts(self, index):
         slider = self.page.locator(PANEL + " .jp-Notebook .widget-slider").nth(index)
-        canvas = slider.locator("xpath=ancestor::div[contains(@class,'widget-vbox')][1]").locator(".jupyter-matplotlib canvas").first
+        canvas = slider.locator("xpath=ancestor::div[contains(@class,'widget-vbox')][1]").locator("canvas.nncourse-frame").first
         return slider, slider.locator("[role=slider]"), canvas
 
     def draws(self, canvas):
