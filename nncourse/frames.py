@@ -63,8 +63,15 @@ export default {
       if (next) next[0].close(); else requestAnimationFrame(paint);
       next = [bitmap, ratio];
     };
-    const worker = startWorker();
-    if (worker) worker.onmessage = ({ data }) => decoded(data);
+    let worker = startWorker();
+    if (worker) {
+      worker.onmessage = ({ data }) => decoded(data);
+      worker.onerror = () => {  // a page whose policy forbids such workers: decode here instead
+        worker.terminate();
+        worker = null;
+        show();
+      };
+    }
     const show = async () => {
       const view = model.get("pixels"), [height, width] = model.get("shape"), ratio = model.get("ratio"), n = ++asked;
       if (!view || !view.byteLength) return;

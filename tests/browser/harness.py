@@ -31,7 +31,8 @@ RUN_ALL_MS = 240_000         # ... except a Run All, which trains Keras models i
 STALL_S = 20                 # a cell marked busy while the kernel has been idle this long lost its reply
 COMPLETED_SUFFIX = "_completed"
 
-# Lab settings for a predictable page: every cell in the DOM (no windowing), no news pop-ups.
+# Lab settings: JupyterLab's default windowing (every cell in the DOM, off-screen ones not rendered: read their
+# text with textContent, which does not need rendering), no news pop-ups.
 LAB_SETTINGS = {
     "@jupyterlab/notebook-extension/tracker.jupyterlab-settings": {"windowingMode": "contentVisibility"},
     "@jupyterlab/apputils-extension/notification.jupyterlab-settings": {"fetchNews": "false", "checkForUpdates": False},
@@ -445,14 +446,14 @@ class LessonPage:
         self.page.wait_for_function("""([indices, text]) => {
             const cells = [...document.querySelectorAll('.jp-NotebookPanel:not(.lm-mod-hidden) .jp-Notebook .jp-Cell')];
             return indices.some(i => [...cells[i].querySelectorAll("[data-mime-type='application/vnd.jupyter.stderr']")]
-                .some(o => o.innerText.includes(text)));
+                .some(o => o.textContent.includes(text)));
         }""", arg=[list(indices), text])
 
     # -- reading what the page shows -------------------------------------------------------------
     def shown_errors(self):
         """[(cell index, exception name, first lines)] for every error/stderr output on the page."""
         found = self.page.evaluate("""() => [...document.querySelectorAll('.jp-NotebookPanel:not(.lm-mod-hidden) .jp-Notebook .jp-Cell')].flatMap((c, i) =>
-            [...c.querySelectorAll("[data-mime-type='application/vnd.jupyter.stderr']")].map(o => [i, o.innerText]))""")
+            [...c.querySelectorAll("[data-mime-type='application/vnd.jupyter.stderr']")].map(o => [i, o.textContent]))""")
         errors = []
         for index, text in found:
             match = ERROR_NAME.search(text)
@@ -461,7 +462,7 @@ class LessonPage:
 
     def widget_status_errors(self):
         """Widget status lines that report a crash (anything but 'Implement X above')."""
-        texts = self.page.locator(PANEL + " .jp-Notebook .widget-html").all_inner_texts()
+        texts = self.page.locator(PANEL + " .jp-Notebook .widget-html").all_text_contents()
         return [t for t in texts if " raised " in t]
 
     def unexpected_errors(self, allowed=()):
