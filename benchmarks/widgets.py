@@ -64,9 +64,13 @@ def control_sweeps(controls, updates=50, seed=0):
     """[(control name, value)] updates that cycle over the numeric sliders with spread-out values."""
     import ipywidgets as ipw
     from benchmarks.stats import sweep_values
+    from nncourse.controls import Slider
     sliders = {}
     for name, control in controls.items():
-        if isinstance(control, ipw.FloatLogSlider):
+        if isinstance(control, Slider):
+            sliders[name] = dict(low=control.min, high=control.max, log=control.scale == "log",
+                                 integer=control.scale == "int")
+        elif isinstance(control, ipw.FloatLogSlider):
             sliders[name] = dict(low=control.min, high=control.max, log=True)
         elif isinstance(control, (ipw.FloatSlider, ipw.IntSlider)):
             sliders[name] = dict(low=control.min, high=control.max, integer=isinstance(control, ipw.IntSlider))

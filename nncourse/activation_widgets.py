@@ -5,7 +5,6 @@ work and names the ones still missing ("Implement relu, tanh_grad above") instea
 """
 from functools import partial
 
-import ipywidgets as ipw
 import numpy as np
 from matplotlib.ticker import MaxNLocator
 
@@ -161,8 +160,7 @@ class GradientDepth(LiveFigure):
         ax.set_ylabel("gradient size at layer $k$")
         ax.legend(loc="lower right", fontsize=8)
         ax.set_title("gradient reaching layer 1:", loc="left", fontsize=10)  # fixed; the numbers go on the right
-        controls = {"depth": ipw.IntSlider(value=depth, min=1, max=max_depth, description="depth",
-                                           continuous_update=True),
+        controls = {"depth": slider("depth", depth, 1, max_depth, integer=True),
                     "w": slider("weight $w$", w, 0.25, 4, step=0.05), "x": slider("input $x$", x, 0.1, 3)}
         super().__init__(functions, controls, fig)
         fewer_ticks(fig)

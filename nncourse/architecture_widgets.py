@@ -45,8 +45,7 @@ class ConvExplorer(LiveFigure):
             ax.set_yticks([])
         self.axes = axes
         weights = np.asarray(KERNELS[kernel], dtype=float)
-        controls = {"index": ipw.IntSlider(value=index, min=0, max=len(self.images) - 1, description="digit",
-                                           continuous_update=True)}
+        controls = {"index": slider("digit", index, 0, len(self.images) - 1, integer=True)}
         for r in range(3):
             for c in range(3):
                 controls[f"w{r + 1}{c + 1}"] = slider(f"w{r + 1}{c + 1}", float(weights[r, c]), -2.0, 2.0, step=0.1)
@@ -124,7 +123,7 @@ class TimeGradient(LiveFigure):
         ax.set_title(" ", fontsize=9)
         self.ax = ax
         controls = {"scale": slider("recurrent weight scale", scale, 0.1, 3.0, step=0.05),
-                    "length": ipw.IntSlider(value=length, min=5, max=self.X.shape[1], description="time steps T")}
+                    "length": slider("time steps T", length, 5, self.X.shape[1], integer=True)}
         super().__init__(rnn_forward, controls, fig)
 
     def redraw(self, scale, length):
@@ -188,7 +187,7 @@ class AttentionExplorer(LiveFigure):
         bars_ax.set_ylabel("attention weight")
         bars_ax.set_title(" ", fontsize=9)
         self.bars_ax = bars_ax
-        controls = {"query": ipw.IntSlider(value=query, min=0, max=n - 1, description="query word"),
+        controls = {"query": slider("query word", query, 0, n - 1, integer=True),
                     "temperature": slider("temperature", temperature, -1.0, 1.0, step=0.05, log=True),
                     "causal": ipw.Checkbox(value=causal, description="causal mask")}
         super().__init__(attention, controls, fig)
@@ -286,7 +285,7 @@ class BottleneckExplorer(LiveFigure):
         axes[0, 0].set_ylabel("input", fontsize=8)
         axes[1, 0].set_ylabel("output", fontsize=8)
         self.title = fig.suptitle(" ", fontsize=9)
-        controls = {"units": ipw.IntSlider(value=units, min=1, max=64, description="bottleneck units")}
+        controls = {"units": slider("bottleneck units", units, 1, 64, integer=True)}
         super().__init__(None, controls, fig)
 
     def redraw(self, units):
@@ -412,8 +411,7 @@ class GanLab(LiveFigure):
         path_ax.legend(loc="upper right", fontsize=7)
         self.ax, self.path_ax = ax, path_ax
         controls = {"lr": slider("learning rate", lr, -3, 0, step=0.05, log=True),
-                    "num_steps": ipw.IntSlider(value=num_steps, min=0, max=max_steps, step=100, description="steps",
-                                               continuous_update=False)}
+                    "num_steps": slider("steps", num_steps, 0, max_steps, step=100, integer=True, continuous=False)}
         super().__init__(None, controls, fig)
 
     def redraw(self, lr, num_steps):

@@ -68,12 +68,10 @@ class Playground(LiveFigure):
         controls = {
             "dataset": ipw.Dropdown(options=list(self.datasets), description="data", layout=ipw.Layout(width="170px")),
             "lr": slider("learning rate", lr, -3, 0.5, step=0.05, log=True),
-            "hidden": ipw.IntSlider(value=hidden, min=1, max=32, description="hidden units", continuous_update=False,
-                                    style={"description_width": "initial"}),
+            "hidden": slider("hidden units", hidden, 1, 32, integer=True, continuous=False),
             "activation": ipw.Dropdown(options=list(ref.ACTIVATIONS), value=activation, description="activation",
                                        layout=ipw.Layout(width="190px")),
-            "num_epochs": ipw.IntSlider(value=num_epochs, min=0, max=max_epochs, step=epoch_step, description="epochs",
-                                        continuous_update=True),
+            "num_epochs": slider("epochs", num_epochs, 0, max_epochs, step=epoch_step, integer=True),
         }
         self.play = ipw.Play(value=num_epochs, min=0, max=max_epochs, step=epoch_step, interval=120, description="train")
         ipw.jslink((self.play, "value"), (controls["num_epochs"], "value"))

@@ -209,14 +209,12 @@ class DepthLab(LiveFigure):
         ax.set_title(" ", fontsize=9)
         loss_ax.set_title(" ", fontsize=9)
         controls = {
-            "depth": ipw.IntSlider(value=depth, min=2, max=40, description="hidden layers", continuous_update=False,
-                                   style={"description_width": "initial"}),
+            "depth": slider("hidden layers", depth, 2, 40, integer=True, continuous=False),
             "activation": ipw.Dropdown(options=list(ref.ACTIVATIONS), value=activation, description="activation",
                                        layout=ipw.Layout(width="190px")),
             "scale": slider("weight scale", scale, -0.7, 0.7, step=0.05, log=True),
             "lr": slider("learning rate", lr, -3, 0.5, step=0.05, log=True),
-            "num_steps": ipw.IntSlider(value=num_steps, min=0, max=max_steps, step=steps_increment,
-                                       description="steps", continuous_update=False),
+            "num_steps": slider("steps", num_steps, 0, max_steps, step=steps_increment, integer=True, continuous=False),
         }
         if "clip_by_global_norm" in code:
             controls["clip"] = ipw.Dropdown(options=list(CLIPS), description="gradients",

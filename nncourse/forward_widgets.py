@@ -197,8 +197,7 @@ class DigitsExplorer(LiveFigure):
         controls = {
             "weights": ipw.Dropdown(options=["random (untrained)", "last layer fitted"], value="last layer fitted",
                                     description="weights", layout=ipw.Layout(width="260px")),
-            "index": ipw.IntSlider(value=0, min=0, max=held_out - 1, description="held-out example",
-                                   continuous_update=True, style={"description_width": "initial"}),
+            "index": slider("held-out example", 0, 0, held_out - 1, integer=True),
         }
         super().__init__({"init_params": init_params, "mlp_forward": mlp_forward, "predict": predict}, controls, fig)
 

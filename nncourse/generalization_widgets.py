@@ -199,17 +199,11 @@ class OverfittingLab(LiveFigure):
         self.shown = None
         controls = {
             "dataset": ipw.Dropdown(options=list(self.datasets), description="data", layout=ipw.Layout(width="170px")),
-            "hidden": ipw.IntSlider(value=hidden, min=2, max=64, description="hidden units", continuous_update=False,
-                                    style={"description_width": "initial"}),
-            "num_epochs": ipw.IntSlider(value=num_epochs, min=0, max=max_epochs, step=epoch_step, description="epochs",
-                                        continuous_update=False, style={"description_width": "initial"}),
-            "lam": ipw.FloatLogSlider(value=max(lam, LAM_OFF), base=10, min=np.log10(LAM_OFF), max=-0.5, step=0.25,
-                                      description="weight decay λ (left end: off)", readout_format=".2g",
-                                      continuous_update=False,
-                                      style={"description_width": "initial"}, layout=ipw.Layout(width="280px")),
-            "dropout": ipw.FloatSlider(value=dropout, min=0.0, max=0.8, step=0.05, description="dropout rate",
-                                       readout_format=".2f", continuous_update=False,
-                                       style={"description_width": "initial"}),
+            "hidden": slider("hidden units", hidden, 2, 64, integer=True, continuous=False),
+            "num_epochs": slider("epochs", num_epochs, 0, max_epochs, step=epoch_step, integer=True, continuous=False),
+            "lam": slider("weight decay λ (left end: off)", max(lam, LAM_OFF), np.log10(LAM_OFF), -0.5, step=0.25,
+                          log=True, continuous=False),
+            "dropout": slider("dropout rate", dropout, 0.0, 0.8, step=0.05, continuous=False),
             "lr": slider("learning rate", lr, -3.5, -0.5, step=0.25, log=True),
         }
         self.show_dataset(next(iter(self.datasets)))

@@ -101,13 +101,11 @@ class SaliencyExplorer(LiveFigure):
         loss_ax.set_ylabel("mean cross-entropy")
         loss_ax.set_title(" ", fontsize=9)
         controls = {
-            "image": ipw.IntSlider(value=index, min=0, max=len(self.X_show) - 1, description="image",
-                                   continuous_update=True),
+            "image": slider("image", index, 0, len(self.X_show) - 1, integer=True),
             "explain": ipw.Dropdown(options=["predicted"] + [str(k) for k in range(10)], description="class",
                                     layout=ipw.Layout(width="180px")),
             "lr": slider("learning rate", lr, -3, 0, step=0.1, log=True),
-            "num_epochs": ipw.IntSlider(value=num_epochs, min=0, max=max_epochs, description="epochs",
-                                        continuous_update=False),
+            "num_epochs": slider("epochs", num_epochs, 0, max_epochs, integer=True, continuous=False),
         }
         super().__init__(input_gradient, controls, fig)
 
@@ -190,7 +188,7 @@ class IGConvergence(LiveFigure):
         gap_ax.set_xlabel("steps")
         gap_ax.set_ylabel("|sum of attributions - (f(x) - f(b))|")
         gap_ax.set_title(" ", fontsize=9)
-        controls = {"steps": ipw.IntSlider(value=steps, min=1, max=64, description="steps", continuous_update=True),
+        controls = {"steps": slider("steps", steps, 1, 64, integer=True),
                     "baseline": ipw.Dropdown(options=list(self.baselines), description="baseline",
                                              layout=ipw.Layout(width="220px"))}
         super().__init__({"integrated_gradients": integrated_gradients, "input_gradient": input_gradient},
@@ -253,7 +251,7 @@ class SaturationDemo(LiveFigure):
         bar_ax.legend(loc="upper left", fontsize=8)
         bar_ax.set_title(" \n ", fontsize=9)
         controls = {"w": slider("weight w", w, 0.1, 8.0, step=0.1),
-                    "steps": ipw.IntSlider(value=steps, min=1, max=64, description="steps", continuous_update=True)}
+                    "steps": slider("steps", steps, 1, 64, integer=True)}
         super().__init__(integrated_gradients, controls, fig)
 
     def redraw(self, w, steps):

@@ -27,19 +27,19 @@ from matplotlib.spines import Spine
 from matplotlib.text import Text
 
 from nncourse import HEADLESS
+from nncourse.controls import Slider
 from nncourse.frames import FrameView
 from nncourse.student_code import StudentCode
 
 STEP_SECONDS = 0.02  # work a training widget does between two repaints (controls stay live while it trains)
 
 
-def slider(description, value, low, high, step=0.1, log=False):
-    """A labelled float slider (logarithmic when log=True, with low/high given as powers of ten)."""
-    common = dict(description=description, continuous_update=True, readout_format=".3g",
-                  style={"description_width": "initial"}, layout=ipw.Layout(width="260px"))
-    if log:
-        return ipw.FloatLogSlider(value=value, base=10, min=low, max=high, step=step, **common)
-    return ipw.FloatSlider(value=value, min=low, max=high, step=step, **common)
+def slider(description, value, low, high, step=None, log=False, integer=False, continuous=True):
+    """A labelled slider: logarithmic when log=True (low, high and step in powers of ten), whole numbers when
+    integer=True; continuous=False sends only the value it is released at (for a control that rebuilds a lot)."""
+    scale = "log" if log else "int" if integer else "linear"
+    return Slider(description=description, value=value, min=low, max=high, step=step or (1 if integer else 0.1),
+                  scale=scale, continuous_update=continuous)
 
 
 class LiveFigure:
@@ -340,8 +340,8 @@ def settle(fig):
 
     Drawing an axes re-positions its titles, which marks them stale although nothing changed; left so,
     every title would be taken for a moving artist and redrawn on every frame (text is what Agg draws
-    slowest). The figure too: drawing an animated legend re-sets its box, which would mark the figure stale
-    and make pyplot request another full draw after the next comm message, and so on without end.
+    slowest). The figure too: drawing an animated legend re-sets its box and so marks the figure stale, and a
+    figure left stale would be drawn again by anything that redraws stale figures (pyplot, for one made there).
     """
     for child in children(fig):
         child.stale = False

@@ -4,7 +4,6 @@ Every loss value shown is computed by the student's own function (`mse`, `binary
 the only formulas here are the gradients used to take descent steps, which lesson 04 explains but
 does not grade.
 """
-import ipywidgets as ipw
 import numpy as np
 from matplotlib.collections import LineCollection
 
@@ -127,8 +126,7 @@ class LineDescent(MSESurfaceFigure):
         curve_ax.set_xlabel("step")
         curve_ax.set_ylabel("MSE (log scale)")
         controls = {"lr": slider("learning rate", lr, -3, 0, step=0.05, log=True),
-                    "num_steps": ipw.IntSlider(value=num_steps, min=1, max=max_steps, description="steps",
-                                               continuous_update=True)}
+                    "num_steps": slider("steps", num_steps, 1, max_steps, integer=True)}
         super().__init__(mse, controls, fig)
 
     def redraw(self, lr, num_steps):

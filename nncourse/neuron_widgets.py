@@ -69,8 +69,7 @@ class PerceptronTrainer(LiveFigure):
         controls = {
             "dataset": ipw.Dropdown(options=list(self.datasets), description="data", layout=ipw.Layout(width="160px")),
             "lr": slider("learning rate", lr, -2, 0.5, step=0.05, log=True),
-            "num_epochs": ipw.IntSlider(value=num_epochs, min=1, max=max_epochs, description="epochs",
-                                        continuous_update=True),
+            "num_epochs": slider("epochs", num_epochs, 1, max_epochs, integer=True),
         }
         super().__init__(train_perceptron, controls, fig)
 

@@ -226,8 +226,7 @@ class BatchNoise(LiveFigure):
         path_ax.set_xlabel("$w$")
         path_ax.set_ylabel("$b$")
         path_ax.set_title(f"{num_epochs} epochs at lr = {lr}:", loc="left", fontsize=10)
-        controls = {"batch_size": ipw.IntSlider(value=batch_size, min=1, max=len(self.y), description="batch size",
-                                                continuous_update=True, style={"description_width": "initial"})}
+        controls = {"batch_size": slider("batch size", batch_size, 1, len(self.y), integer=True)}
         super().__init__(minibatches, controls, fig)
 
     def redraw(self, batch_size):

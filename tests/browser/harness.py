@@ -253,17 +253,16 @@ SETTLED = """(index) => {
   return code.length > 0 && !code.some(p => p.includes('*')) && /\\[\\d+\\]/.test(prompts[index] || '');
 }"""
 ERROR_NAME = re.compile(r"^(\w*(?:Error|Exception|Interrupt|Exit))\b", re.M)
-SLIDER_INFO = """() => [...document.querySelectorAll('.jp-NotebookPanel:not(.lm-mod-hidden) .jp-Notebook .widget-slider')].map((s, i) => {
-  const label = s.querySelector('.widget-label');
-  const mml = label && label.querySelector('mjx-assistive-mml');
-  const handle = s.querySelector('[role=slider]');
+SLIDER = ".nncourse-slider"
+SLIDER_INFO = """() => [...document.querySelectorAll('.jp-NotebookPanel:not(.lm-mod-hidden) .jp-Notebook .nncourse-slider')].map((s, i) => {
+  const input = s.querySelector('input[type=range]');
   const box = s.closest('.widget-vbox');
   const figure = box ? box.querySelector('canvas.nncourse-frame') : null;
-  return {index: i, label: (mml || label || {textContent: ''}).textContent.trim(),
-          min: handle ? parseFloat(handle.getAttribute('aria-valuemin')) : null,
-          max: handle ? parseFloat(handle.getAttribute('aria-valuemax')) : null,
-          value: handle ? parseFloat(handle.getAttribute('aria-valuenow')) : null,
-          has_figure: !!figure};
+  const label = s.querySelector('.nncourse-slider-label'), symbols = label.querySelectorAll('i, sub');
+  // a description's math symbols, when it has any ("slope $w$" -> "w"), name what the slider moves
+  const math = [...symbols].map(e => e.textContent).join('');
+  return {index: i, label: math || label.textContent.trim(),
+          min: parseFloat(input.min), max: parseFloat(input.max), value: parseFloat(input.value), has_figure: !!figure};
 })"""
 WEIGHT_LABEL = re.compile(r"^(w|W)\s*_?\{?\d*\}?$|^w\d|weight(?!decay)|^b$|^bias", re.I)
 RATE_LABEL = re.compile(r"learning\s*rate|^lr\b|^η|^eta\b|step size", re.I)
@@ -486,9 +485,9 @@ class LessonPage:
         return None
 
     def slider_parts(self, index):
-        slider = self.page.locator(PANEL + " .jp-Notebook .widget-slider").nth(index)
+        slider = self.page.locator(f"{PANEL} .jp-Notebook {SLIDER}").nth(index)
         canvas = slider.locator("xpath=ancestor::div[contains(@class,'widget-vbox')][1]").locator("canvas.nncourse-frame").first
-        return slider, slider.locator("[role=slider]"), canvas
+        return slider, slider.locator("input[type=range]"), canvas
 
     def draws(self, canvas):
         return canvas.evaluate("c => (c.__draws || []).length")
@@ -508,11 +507,11 @@ class LessonPage:
     def drag(self, index, fraction=0.25):
         """Drag a slider handle with the mouse by `fraction` of the track; return input-to-repaint ms."""
         slider, handle, canvas = self.slider_parts(index)
-        handle.hover()  # scrolls into view, waits until stable and puts the pointer on the handle
-        track = slider.locator(".noUi-base").bounding_box()
-        box = handle.bounding_box()
-        x, y = box["x"] + box["width"] / 2, box["y"] + box["height"] / 2
-        direction = 1 if x < track["x"] + track["width"] / 2 else -1
+        handle.hover()  # scrolls into view and waits until stable
+        track = handle.bounding_box()
+        at = handle.evaluate("i => (i.value - i.min) / (i.max - i.min)")  # where the thumb sits along the track
+        x, y = track["x"] + 8 + at * (track["width"] - 16), track["y"] + track["height"] / 2  # the thumb is ~16 px wide
+        direction = 1 if at < 0.5 else -1
         shown = self.shown_value(slider)
         before, since = self.draws(canvas), self.now()
         self.page.mouse.move(x, y)
@@ -524,13 +523,11 @@ class LessonPage:
 
     def shown_value(self, slider):
         """What the slider shows: its handle's aria value and its readout text."""
-        return slider.evaluate("""s => [s.querySelector('[role=slider]').getAttribute('aria-valuenow'),
-                                        (s.querySelector('.widget-readout') || {}).textContent]""")
+        return slider.evaluate("s => [s.querySelector('input').value, s.querySelector('output').textContent]")
 
     def wait_value_change(self, slider, shown):
         self.page.wait_for_function("""([s, old]) => {
-            const now = [s.querySelector('[role=slider]').getAttribute('aria-valuenow'),
-                         (s.querySelector('.widget-readout') || {}).textContent];
+            const now = [s.querySelector('input').value, s.querySelector('output').textContent];
             return now[0] !== old[0] || now[1] !== old[1];
         }""", arg=[slider.element_handle(), shown])
 
@@ -539,13 +536,12 @@ class LessonPage:
         slider, handle, canvas = self.slider_parts(index)
         handle.scroll_into_view_if_needed()
         handle.focus()
-        value = handle.get_attribute("aria-valuenow")
+        value, low, high, step = map(float, handle.evaluate("i => [i.value, i.min, i.max, i.step]"))
         if key is None:  # one direction per slider, so repeated presses do not cancel each other out ...
-            low, high = float(handle.get_attribute("aria-valuemin")), float(handle.get_attribute("aria-valuemax"))
             directions = self.__dict__.setdefault("key_directions", {})
-            key = directions.setdefault(index, "ArrowRight" if float(value) < (low + high) / 2 else "ArrowLeft")
-            if float(value) in (low, high):  # ... until it reaches an end
-                key = directions[index] = "ArrowLeft" if float(value) == high else "ArrowRight"
+            key = directions.setdefault(index, "ArrowRight" if value < (low + high) / 2 else "ArrowLeft")
+            if value + step > high + 1e-9 or value - step < low - 1e-9:  # ... until it reaches an end
+                key = directions[index] = "ArrowLeft" if value + step > high + 1e-9 else "ArrowRight"
         shown = self.shown_value(slider)
         before, since = self.draws(canvas), self.now()
         self.page.keyboard.press(key)
@@ -553,31 +549,27 @@ class LessonPage:
         return self.wait_repaint(canvas, before, since)
 
     def sweep(self, index, seconds=1.5, hz=60, sweeps=3):
-        """Hold the mouse on a slider handle and sweep it across the track with pointer moves dispatched in the page
-        at `hz` for `seconds`; after the figure settles return (paints per second during the sweep, ms from the
-        last input to the last paint)."""
+        """Sweep a slider across its track as a dragging hand does, with a new position every 1/`hz` s for `seconds`
+        (set in the page, with the events the range control fires); after the figure settles return (paints per
+        second during the sweep, ms from the last input to the last paint)."""
         slider, handle, canvas = self.slider_parts(index)
         handle.scroll_into_view_if_needed()
-        window = slider.evaluate("""async (s, [seconds, hz, sweeps]) => {
-            const handle = s.querySelector('.noUi-handle'), track = s.querySelector('.noUi-base').getBoundingClientRect();
-            const box = handle.getBoundingClientRect(), y = box.top + box.height / 2;
-            // noUiSlider listens to mouse events in Chromium (it uses pointer events only where navigator.pointerEnabled)
-            const at = (x, buttons) => ({bubbles: true, cancelable: true, composed: true, view: window, clientX: x,
-                                         clientY: y, button: 0, buttons});
-            const left = track.left + 0.1 * track.width, right = track.left + 0.9 * track.width;
-            let x = box.left + box.width / 2, last = 0;
-            const seen = new Set([handle.getAttribute('aria-valuenow')]);
-            handle.dispatchEvent(new MouseEvent('mousedown', at(x, 1)));
+        window = handle.evaluate("""async (input, [seconds, hz, sweeps]) => {
+            // what the range control does while dragged: take each new position, fire "input" (and "change" at the end)
+            const low = parseFloat(input.min), high = parseFloat(input.max);
+            const seen = new Set([input.value]);
             const start = performance.now(), n = Math.round(seconds * hz);
+            let last = 0;
             for (let i = 1; i <= n; i++) {
                 await new Promise(r => setTimeout(r, Math.max(0, start + i * 1000 / hz - performance.now())));
                 const phase = i / n * sweeps, part = phase % 1;
-                x = Math.floor(phase) % 2 === 0 ? left + part * (right - left) : right - part * (right - left);
-                handle.dispatchEvent(new MouseEvent('mousemove', at(x, 1)));
+                const along = Math.floor(phase) % 2 === 0 ? 0.1 + 0.8 * part : 0.9 - 0.8 * part;
+                input.value = low + along * (high - low);
+                input.dispatchEvent(new Event('input', {bubbles: true}));
                 last = performance.now();
-                seen.add(handle.getAttribute('aria-valuenow'));
+                seen.add(input.value);
             }
-            handle.dispatchEvent(new MouseEvent('mouseup', at(x, 0)));
+            input.dispatchEvent(new Event('change', {bubbles: true}));
             return [start, last, seen.size];
         }""", [seconds, hz, sweeps])
         if window[2] < 3:
