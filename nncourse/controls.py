@@ -32,15 +32,16 @@ export default {
       return kind === "f" ? value.toFixed(Number(digits)) : String(Number(value.toPrecision(Number(digits))));
     };
     const text = document.createElement("span");
-    const show = () => {
-      text.innerHTML = model.get("label");
-      [input.min, input.max, input.step] = [model.get("min"), model.get("max"), model.get("step")];
-      input.value = position(model.get("value"));
-      readout.textContent = format(model.get("value"));
+    const showLabel = () => { text.innerHTML = model.get("label"); };
+    const show = () => {  // touches the page only where something changed: this runs on every move
+      const range = [model.get("min"), model.get("max"), model.get("step")].map(String);
+      if (range.some((v, i) => v !== [input.min, input.max, input.step][i])) [input.min, input.max, input.step] = range;
+      const at = String(position(model.get("value"))), shown = format(model.get("value"));
+      if (input.value !== at) input.value = at;
+      if (readout.textContent !== shown) readout.textContent = shown;
     };
     const send = () => {
       const value = valueAt(Number(input.value));
-      readout.textContent = format(value);
       model.set("value", value);  // this page's copy only: a later value from the kernel must still look new
       model.send({ value });
     };
@@ -48,9 +49,11 @@ export default {
     input.addEventListener("change", send);  // the released value, also when moves are not sent while dragged
     label.prepend(text);
     el.append(label, readout);
+    showLabel();
     show();
+    model.on("change:label", showLabel);
     model.on("change", show);
-    return () => model.off("change", show);
+    return () => { model.off("change:label", showLabel); model.off("change", show); };
   },
 };
 """
