@@ -1,10 +1,10 @@
 """The course's slider: the browser's own range control, whose every move reaches the kernel at once.
 
-An ipywidgets slider sends its next value only after the kernel has answered the previous one, and its drag runs
-in JavaScript on the page's main thread, the thread that also paints the figure; during a fast drag that halves
-how often a live figure repaints. This slider is a native range input: each move goes to the kernel as a message
-of its own (never held back), the kernel keeps only the newest (a live figure coalesces its renders), and nothing
-is echoed back to the page.
+An ipywidgets slider runs its drag in JavaScript on the page's main thread, the thread that also paints the
+figure, and the kernel echoes every value back to the page. This slider is the browser's native range input: its
+drag costs the page next to nothing, each value goes to the kernel at once as a message of its own (a "paced"
+slider, for a widget that retrains on every value, sends one at a time with the newest waiting behind it), the
+kernel keeps only the newest (a live figure coalesces its renders), and nothing is echoed back.
 """
 import html
 import re
@@ -14,6 +14,7 @@ import anywidget
 import traitlets
 
 ESM = r"""
+const PATIENCE_MS = 1000;  // a value the kernel has not answered by then no longer holds the next one back
 export default {
   render({ model, el }) {
     el.classList.add("nncourse-slider");
@@ -40,10 +41,24 @@ export default {
       if (input.value !== at) input.value = at;
       if (readout.textContent !== shown) readout.textContent = shown;
     };
+    // Paced: one value in flight at a time, the newest waiting behind it. A widget that retrains for every value
+    // then gets the latest one next and trains it for a while, instead of restarting on each move of a drag.
+    let sentAt = -Infinity, waiting = null;
+    const post = (value) => {
+      if (!model.get("paced")) { model.send({ value }); return; }
+      if (performance.now() - sentAt < PATIENCE_MS) { waiting = value; return; }
+      sentAt = performance.now();
+      const status = ({ content }) => {
+        if (content.execution_state !== "idle") return;
+        sentAt = -Infinity;
+        if (waiting !== null) { const next = waiting; waiting = null; post(next); }
+      };
+      model.send({ value }, { iopub: { status } });
+    };
     const send = () => {
       const value = valueAt(Number(input.value));
       model.set("value", value);  // this page's copy only: a later value from the kernel must still look new
-      model.send({ value });
+      post(value);
     };
     input.addEventListener("input", () => { if (model.get("continuous_update")) send(); });
     input.addEventListener("change", send);  // the released value, also when moves are not sent while dragged
@@ -83,6 +98,7 @@ class Slider(anywidget.AnyWidget):
     step = traitlets.Float(0.1).tag(sync=True)
     scale = traitlets.Enum(SCALES, "linear").tag(sync=True)
     continuous_update = traitlets.Bool(True).tag(sync=True)
+    paced = traitlets.Bool(False).tag(sync=True)  # one value in flight at a time (set by a live figure that trains)
     readout_format = traitlets.Unicode(".3g").tag(sync=True)  # ".3g": 3 significant digits; ".4f": 4 decimals
     description = traitlets.Unicode("")  # plain text with $...$ for symbols, shown as `label`
     label = traitlets.Unicode("").tag(sync=True)

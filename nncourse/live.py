@@ -65,9 +65,12 @@ class LiveFigure:
         self.background, self.animated = None, []
         self.frames = Coalescer(self.render)
         self.steps = None  # the unfinished frame of a training widget (a generator), if any
+        trains = inspect.isgeneratorfunction(self.redraw)
         for control in controls.values():
             control.observe(self.on_change, names="value")
             no_echo(control)
+            if isinstance(control, Slider):
+                control.paced = trains  # a training run per value: the newest waits until the kernel took the last
         self.laid_out = False
         settle(fig)  # as built: what the first frame changes is what a control moves (animated from the start)
 

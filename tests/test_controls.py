@@ -79,3 +79,11 @@ def test_released_only_sliders_say_so_to_the_page():
 def test_descriptions_show_symbols_as_html_and_escape_the_rest(text, shown):
     assert math_html(text) == shown
     assert Slider(description=text).label == shown
+
+
+def test_a_widget_that_trains_paces_its_sliders_and_a_drawing_widget_does_not():
+    from nncourse.architecture_widgets import gan_lab
+    from nncourse.backprop_widgets import computation_graph
+    trainer, drawing = gan_lab(num_steps=100), computation_graph()
+    assert [c.paced for c in trainer.controls.values() if isinstance(c, Slider)] == [True, True]
+    assert [c.paced for c in drawing.controls.values() if isinstance(c, Slider)] == [False] * 3
