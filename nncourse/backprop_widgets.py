@@ -278,6 +278,16 @@ GRAPH_EDGES = {  # (from, to): how the local derivative on the edge is shown
 }
 
 
+def split_label(label):
+    """(fixed, moving) parts of a graph label: a formula line above the value stays, a constant label is all fixed.
+
+    Both parts keep the label's two lines (one of them empty), so each line lands where the whole label puts it."""
+    if "{" not in label:
+        return label, ""
+    formula, _, value = label.rpartition("\n")
+    return (formula + "\n", "\n" + value) if formula else ("", label)
+
+
 class ComputationGraph(LiveFigure):
     """The lesson's worked example drawn as a graph: forward values on the nodes (blue), the gradient of L
     at every node (red) and the local derivatives on the edges; sliders move the input x, the weight w and b."""
@@ -290,14 +300,15 @@ class ComputationGraph(LiveFigure):
         ax.set_ylim(-0.75, 2.75)
         ax.axis("off")
         box = dict(boxstyle="round,pad=0.35", fc="white", ec=plots.BLACK, lw=0.9)
-        # Each box is drawn once, around an invisible label as wide as any value makes it; only the text moves.
+        # Each box is drawn once, around an invisible label as wide as any value makes it, with the label's formula
+        # line; only the value line moves.
         widest = {key: -8.8888 for key in chain_example(x, w, b, y)} | {"z": -18.8888, "y": y}  # |z| <= 12
-        self.node_texts, self.grads, self.locals = {}, {}, {}
+        self.labels, self.grads = {}, {}  # labels: {node name or edge: (fixed text, moving text, its format)}
         for name, ((px, py), label) in GRAPH_NODES.items():
             ax.text(px, py, label.format(**widest), ha="center", va="center", fontsize=9, color="none", bbox=box,
                     zorder=2)
-            self.node_texts[name] = ax.text(px, py, "", ha="center", va="center", fontsize=9, color=plots.BLUE,
-                                            zorder=3)
+            self.labels[name] = self.label(split_label(label), widest, (px, py), zorder=2, ha="center", va="center",
+                                           fontsize=9, color=plots.BLUE)
             self.grads[name] = ax.text(px, py - 0.5, "", ha="center", va="top", fontsize=9, color=plots.RED,
                                        zorder=3)
         for (start, end), label in GRAPH_EDGES.items():
@@ -307,21 +318,32 @@ class ComputationGraph(LiveFigure):
             where = tail + (0.45 if y0 != y1 else 0.5) * (head - tail)
             ax.text(where[0], where[1] + 0.08, label.format(**widest), ha="center", va="bottom", fontsize=8,
                     color="none", zorder=2, bbox=dict(fc="white", ec="none", pad=0.5))
-            self.locals[(start, end)] = ax.text(where[0], where[1] + 0.08, "", ha="center", va="bottom", fontsize=8,
-                                                color="0.3", zorder=3)
+            self.labels[(start, end)] = self.label(split_label(label), widest, (where[0], where[1] + 0.08), zorder=2,
+                                                   ha="center", va="bottom", fontsize=8, color="0.3")
         ax.set_title("forward values (blue) flow right; the gradient of L (red) flows back left, "
                      "multiplied by each edge's local derivative", fontsize=9)
         controls = {"x": slider("input x", x, -3.0, 3.0, step=0.1), "w": slider("weight w", w, -3.0, 3.0, step=0.1),
                     "b": slider("bias b", b, -3.0, 3.0, step=0.1)}
         super().__init__(None, controls, fig)
 
+    def label(self, parts, widest, where, zorder, **style):
+        """The fixed text of a label (drawn into the background) and its moving one, above the box at `zorder`."""
+        fixed, moving = parts
+        return (self.ax.text(*where, fixed.format(**widest), zorder=zorder, **style),
+                self.ax.text(*where, "", zorder=zorder + 1, **style), moving)
+
+    def shown(self, key):
+        """The text a node (by name) or an edge (start, end) shows: its fixed and moving lines together."""
+        fixed, moving, _ = self.labels[key]
+        parts = [text.get_text().split("\n") for text in (fixed, moving) if text.get_text()]
+        return "\n".join(max(lines, key=len) for lines in zip(*parts))
+
     def redraw(self, x, w, b):
         values = chain_example(x, w, b, self.y)
-        for name, (_, label) in GRAPH_NODES.items():
-            self.node_texts[name].set_text(label.format(**values))
-            self.grads[name].set_text(f"∂L/∂{name} = {values['dL/d' + name]:+.4f}")
-        for edge, label in GRAPH_EDGES.items():
-            self.locals[edge].set_text(label.format(**values))
+        for _, text, moving in self.labels.values():
+            text.set_text(moving.format(**values))
+        for name, text in self.grads.items():
+            text.set_text(f"∂L/∂{name} = {values['dL/d' + name]:+.4f}")
 
 
 def computation_graph(x=1.5, w=0.8, b=-0.2, y=1.0):

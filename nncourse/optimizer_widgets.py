@@ -129,6 +129,7 @@ class OptimizerRace(LiveFigure):
             "y0": slider("start $w_2$", SURFACES[surface].start[1], -3, 3),
         }
         controls["beta2"].readout_format = ".4f"
+        self.show_surface(surface)  # before the first frame: contours drawn into the background, never redrawn per move
         super().__init__(updates, controls, fig)
 
     def show_surface(self, name):

@@ -209,19 +209,19 @@ def test_chain_example_claims_of_the_things_to_try():
 def test_computation_graph_widget_shows_both_passes_and_follows_the_sliders():
     graph = widgets.computation_graph()
     assert isinstance(graph, bw.ComputationGraph) and graph.error is None and graph.status.value == ""
-    assert graph.node_texts["a"].get_text() == "a = σ(z)\n= 0.7311"
+    assert graph.shown("a") == "a = σ(z)\n= 0.7311"
     assert graph.grads["w"].get_text() == "∂L/∂w = -0.1586" and graph.grads["L"].get_text() == "∂L/∂L = +1.0000"
-    assert graph.locals[("w", "z")].get_text() == "∂z/∂w = x = 1.50"
+    assert graph.shown(("w", "z")) == "∂z/∂w = x = 1.50"
     before = {name: text.get_text() for name, text in graph.grads.items()}
     graph.update(x=-2.0)                       # the input: both passes change
-    assert graph.node_texts["x"].get_text() == "x = -2.00" and graph.node_texts["z"].get_text() == "z = wx + b\n= -1.8000"
+    assert graph.shown("x") == "x = -2.00" and graph.shown("z") == "z = wx + b\n= -1.8000"
     after = {name: text.get_text() for name, text in graph.grads.items()}
     assert all(after[name] != before[name] for name in "xwbza"), (before, after)
     graph.update(w=2.5)                        # the weight
     values = bw.chain_example(-2.0, 2.5, -0.2, 1.0)
     assert graph.grads["w"].get_text() == f"∂L/∂w = {values['dL/dw']:+.4f}"
-    assert graph.locals[("x", "z")].get_text() == "∂z/∂x = w = 2.50"
-    assert graph.node_texts["L"].get_text() == f"L = (a − y)², y = 1\n= {values['L']:.4f}"
+    assert graph.shown(("x", "z")) == "∂z/∂x = w = 2.50"
+    assert graph.shown("L") == f"L = (a − y)², y = 1\n= {values['L']:.4f}"
 
 
 def test_lesson_shows_the_graph_widget():
