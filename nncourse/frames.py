@@ -3,10 +3,11 @@
 A frame travels as the canvas's RGBA pixels compressed with zlib at its fastest level (a third of the time a PNG
 takes to encode, at about the same size). Only the rectangles whose pixels changed since the frame before are
 sent (a moving line or a few numbers, not the whole figure); a first frame or a new size goes whole, as a key
-frame. The browser inflates and patches frames off its main thread, in the order they were sent, and paints at
-most one per display refresh, always the newest: during a fast drag no frame waits behind an older one. A view
-that joins late (the figure shown again, the page reloaded) asks for a key frame. The view reports the screen's
-pixel ratio, so figures stay sharp on high-density screens.
+frame. The browser inflates and patches frames off its main thread, in the order they were sent, makes a picture
+only of the newest (of all that changed since the last one it made) and paints it at the next display refresh:
+during a fast drag no frame waits behind an older one. A view that joins late (the figure shown again, the page
+reloaded) asks for a key frame. The view reports the screen's pixel ratio, so figures stay sharp on high-density
+screens.
 """
 import zlib
 
