@@ -307,7 +307,7 @@ class ComputationGraph(LiveFigure):
         for name, ((px, py), label) in GRAPH_NODES.items():
             ax.text(px, py, label.format(**widest), ha="center", va="center", fontsize=9, color="none", bbox=box,
                     zorder=2)
-            self.labels[name] = self.label(split_label(label), widest, (px, py), zorder=2, ha="center", va="center",
+            self.labels[name] = self.label(label, widest, (px, py), zorder=2, ha="center", va="center",
                                            fontsize=9, color=plots.BLUE)
             self.grads[name] = ax.text(px, py - 0.5, "", ha="center", va="top", fontsize=9, color=plots.RED,
                                        zorder=3)
@@ -318,7 +318,7 @@ class ComputationGraph(LiveFigure):
             where = tail + (0.45 if y0 != y1 else 0.5) * (head - tail)
             ax.text(where[0], where[1] + 0.08, label.format(**widest), ha="center", va="bottom", fontsize=8,
                     color="none", zorder=2, bbox=dict(fc="white", ec="none", pad=0.5))
-            self.labels[(start, end)] = self.label(split_label(label), widest, (where[0], where[1] + 0.08), zorder=2,
+            self.labels[(start, end)] = self.label(label, widest, (where[0], where[1] + 0.08), zorder=2,
                                                    ha="center", va="bottom", fontsize=8, color="0.3")
         ax.set_title("forward values (blue) flow right; the gradient of L (red) flows back left, "
                      "multiplied by each edge's local derivative", fontsize=9)
@@ -326,9 +326,9 @@ class ComputationGraph(LiveFigure):
                     "b": slider("bias b", b, -3.0, 3.0, step=0.1)}
         super().__init__(None, controls, fig)
 
-    def label(self, parts, widest, where, zorder, **style):
+    def label(self, label, widest, where, zorder, **style):
         """The fixed text of a label (drawn into the background) and its moving one, above the box at `zorder`."""
-        fixed, moving = parts
+        fixed, moving = split_label(label)
         return (self.ax.text(*where, fixed.format(**widest), zorder=zorder, **style),
                 self.ax.text(*where, "", zorder=zorder + 1, **style), moving)
 

@@ -33,7 +33,6 @@ function patch(picture, width, pixels, boxes) {
       picture.set(pixels.subarray(at, at + wide * 4), ((top + row) * width + left) * 4);
     }
   }
-  return at;
 }
 
 function frames(deliver) {
@@ -164,17 +163,16 @@ class FrameView(anywidget.AnyWidget):
         """Send the canvas's current pixels as the next frame: only the changed rectangles, or the whole frame."""
         rgba = np.asarray(canvas.buffer_rgba())
         if self.shown is None or self.shown.shape != rgba.shape:
-            return self.send_key(rgba)
+            self.send_key(rgba)
+            return
         boxes = changed_boxes(self.shown, rgba)
-        if not boxes:
-            return None
-        parts = []
-        for top, left, height, width in boxes:
-            region = rgba[top:top + height, left:left + width]
-            self.shown[top:top + height, left:left + width] = region
-            parts.append(region.tobytes())
-        self.send_frame(b"".join(parts), boxes, key=False)
-        return None
+        if boxes:  # an unchanged canvas sends nothing
+            parts = []
+            for top, left, height, width in boxes:
+                region = rgba[top:top + height, left:left + width]
+                self.shown[top:top + height, left:left + width] = region
+                parts.append(region.tobytes())
+            self.send_frame(b"".join(parts), boxes, key=False)
 
     def send_key(self, rgba=None):
         """Send the whole frame (the last one shown, unless given a new one)."""

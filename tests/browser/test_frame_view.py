@@ -9,8 +9,7 @@ from tests.test_frames import Blip, recorded
 PLAY = """
 async ([sent, alone]) => {
   // feed the frames to the view's code (the first `alone` each after the last was delivered, the rest at once) and
-  // paint what it
-  // delivers as the page does: each bitmap at its place on one canvas
+  // paint what it delivers as the page does: each bitmap at its place on one canvas
   const delivered = [];
   let arrived = () => {};
   const send = frames((message) => { delivered.push(message); arrived(); });
