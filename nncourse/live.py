@@ -34,12 +34,13 @@ from nncourse.student_code import StudentCode
 STEP_SECONDS = 0.02  # work a training widget does between two repaints (controls stay live while it trains)
 
 
-def slider(description, value, low, high, step=None, log=False, integer=False, continuous=True):
+def slider(description, value, low, high, step=None, log=False, integer=False, continuous=True, readout=".3g"):
     """A labelled slider: logarithmic when log=True (low, high and step in powers of ten), whole numbers when
-    integer=True; continuous=False sends only the value it is released at (for a control that rebuilds a lot)."""
+    integer=True; continuous=False sends only the value it is released at (for a control that rebuilds a lot);
+    readout: ".3g" shows 3 significant digits, ".4f" 4 decimals."""
     scale = "log" if log else "int" if integer else "linear"
     return Slider(description=description, value=value, min=low, max=high, step=step or (1 if integer else 0.1),
-                  scale=scale, continuous_update=continuous)
+                  scale=scale, continuous_update=continuous, readout_format=readout)
 
 
 class LiveFigure:
@@ -68,9 +69,10 @@ class LiveFigure:
         trains = inspect.isgeneratorfunction(self.redraw)
         for control in controls.values():
             control.observe(self.on_change, names="value")
-            no_echo(control)
-            if isinstance(control, Slider):
+            if isinstance(control, Slider):  # the course's slider never echoes a move back
                 control.paced = trains  # a training run per value: the newest waits until the kernel took the last
+            else:
+                no_echo(control)
         self.laid_out = False
         settle(fig)  # as built: what the first frame changes is what a control moves (animated from the start)
 

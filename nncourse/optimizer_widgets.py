@@ -124,11 +124,10 @@ class OptimizerRace(LiveFigure):
             "lr": slider("learning rate", lr, -3, 0.3, step=0.05, log=True),
             "beta": slider("β (momentum)", 0.9, 0.0, 0.99, step=0.01),
             "beta1": slider("β1 (Adam)", 0.9, 0.0, 0.99, step=0.01),
-            "beta2": slider("β2 (Adam, RMSprop ρ)", 0.999, 0.5, 0.9999, step=0.0001),
+            "beta2": slider("β2 (Adam, RMSprop ρ)", 0.999, 0.5, 0.9999, step=0.0001, readout=".4f"),
             "x0": slider("start $w_1$", SURFACES[surface].start[0], -5, 5),
             "y0": slider("start $w_2$", SURFACES[surface].start[1], -3, 3),
         }
-        controls["beta2"].readout_format = ".4f"
         self.show_surface(surface)  # before the first frame: contours drawn into the background, never redrawn per move
         super().__init__(updates, controls, fig)
 

@@ -68,6 +68,11 @@ def test_released_only_sliders_say_so_to_the_page():
     assert slider("w", 0.0, -1, 1).continuous_update is True
 
 
+def test_the_readout_format_is_set_when_the_slider_is_built():
+    assert slider("β2", 0.999, 0.5, 0.9999, step=0.0001, readout=".4f").readout_format == ".4f"
+    assert slider("w", 0.0, -1, 1).readout_format == ".3g"
+
+
 @pytest.mark.parametrize("text, shown", [
     ("$w_1$", "<i>w</i><sub>1</sub>"),
     ("weight $w$", "weight <i>w</i>"),

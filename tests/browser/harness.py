@@ -38,12 +38,13 @@ LAB_SETTINGS = {
     "@jupyterlab/apputils-extension/notification.jupyterlab-settings": {"fetchNews": "false", "checkForUpdates": False},
 }
 
-# Recorded in the page before anything loads: input events and every drawImage onto a canvas
-# (a live figure's view paints each frame the kernel sends with drawImage), with performance.now() timestamps.
+# Recorded in the page before anything loads: input events (an "input" event is a control's value changing) and every
+# drawImage onto a canvas (a live figure's view paints each frame the kernel sends with drawImage), with
+# performance.now() timestamps.
 PAGE_PROBES = """
 (() => {
   window.__inputs = [];
-  for (const kind of ['keydown', 'pointerdown', 'pointermove']) {
+  for (const kind of ['keydown', 'pointerdown', 'pointermove', 'input']) {
     window.addEventListener(kind, e => window.__inputs.push([kind, e.timeStamp]), true);
   }
   const draw = CanvasRenderingContext2D.prototype.drawImage;
@@ -496,11 +497,13 @@ class LessonPage:
         return self.page.evaluate("performance.now()")
 
     def wait_repaint(self, canvas, before, since):
-        """Wait for the canvas's next paint; return ms from the first input event after `since` to it."""
+        """Wait for the canvas's next paint; return ms from the first value change after `since` to it (the first
+        input event, if no value changed: a pointer that has not yet moved the thumb has nothing to repaint)."""
         self.page.wait_for_function("([c, n]) => (c.__draws || []).length > n", arg=[canvas.element_handle(), before])
         return canvas.evaluate("""(c, [n, since]) => {
             const paint = c.__draws[n];
-            const first = window.__inputs.find(e => e[1] >= since);
+            const first = window.__inputs.find(e => e[0] === 'input' && e[1] >= since)
+                || window.__inputs.find(e => e[1] >= since);
             return paint - (first ? first[1] : since);
         }""", [before, since])
 

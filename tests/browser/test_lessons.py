@@ -89,6 +89,33 @@ def test_sliders_repaint(open_lesson, lesson):
         pytest.skip(f"{lesson}: no {' or '.join(missing)} slider (tested: {[k for k in found if found[k]]})")
 
 
+def test_play_trains_the_playground_to_the_last_epoch(open_lesson):
+    """Lesson 05's Play button moves the epochs slider in the page (a jslink, no kernel round trip); the kernel trains
+    along, repaints, and ends trained to the last epoch."""
+    if "05_backprop" not in LESSONS:
+        pytest.skip("lesson 05 is not in lessons/")
+    page = open_lesson("05_backprop", completed=True, tag="play")
+    page.run_all()
+    index = next((s["index"] for s in page.sliders() if s["label"] == "epochs" and s["has_figure"]), None)
+    if index is None:
+        fail(page, "the playground's epochs slider is missing")
+    slider, _, canvas = page.slider_parts(index)
+    box = slider.locator("xpath=ancestor::div[contains(@class,'widget-vbox')][1]")
+    with page.step("press Play and wait for the last epoch"):
+        page.settle_canvas(index)
+        before, high = page.draws(canvas), int(slider.locator("input").get_attribute("max"))
+        box.locator(".widget-play button").first.click()
+        page.page.wait_for_function("([s, high]) => Number(s.querySelector('output').textContent) === high",
+                                    arg=[slider.element_handle(), high])
+        page.settle(index)
+        trained = box.locator(".widget-hprogress .progress-bar").first.evaluate("b => b.style.width")
+    page.screenshot("played")
+    if page.draws(canvas) - before < 2:
+        fail(page, "the figure did not repaint while Play advanced the epochs")
+    if trained != "100%":
+        fail(page, f"after Play reached epoch {high} the 'trained' bar shows {trained}, not 100%")
+
+
 @pytest.mark.parametrize("lesson", LESSONS)
 def test_exercise_feedback(open_lesson, lesson):
     """Type a correct answer (its test passes), then a typical wrong one (the specific hint appears)."""
