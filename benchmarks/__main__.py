@@ -127,7 +127,7 @@ def browser_figures(measure, lesson_list, rows, results):
 def sweep_rows(lesson, sweeps, source, rows, results):
     """Table rows for the 60 Hz sweeps: paints per second during the drag and the lag to the final paint."""
     for sweep in sweeps:
-        training = sweep["kind"] == "rate"  # the course's learning-rate sliders retrain a network per value
+        training = sweep.get("trains", sweep["kind"] == "rate")  # older results knew only the slider's kind
         floor = stats.BUDGETS["sweep_paints_per_s_training" if training else "sweep_paints_per_s"]
         lag_budget = stats.BUDGETS["sweep_lag_ms"]
         results.setdefault("sweeps", {}).setdefault(lesson, []).append(dict(sweep, source=source))
@@ -161,7 +161,8 @@ def measure_browser(harness, lesson_list, presses=10, sweeps=3):
                     times["keyboard"] += [page.press(info["index"]) for _ in range(presses)]
                     measured = [page.sweep(info["index"]) for _ in range(sweeps)]
                     rates, lags = [m[0] for m in measured], [m[1] for m in measured if m[1] is not None]
-                    times["sweeps"].append({"kind": kind, "paints_per_s": stats.percentile(rates, 50),
+                    times["sweeps"].append({"kind": kind, "trains": info["trains"],
+                                            "paints_per_s": stats.percentile(rates, 50),
                                             "lag_ms": stats.percentile(lags, 50)})
             except Exception as failure:  # noqa: BLE001 - keep measuring the other lessons
                 print(f"browser measurement of {lesson} stopped: {failure}", file=sys.stderr)

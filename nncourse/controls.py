@@ -64,11 +64,18 @@ export default {
     input.addEventListener("change", send);  // the released value, also when moves are not sent while dragged
     label.prepend(text);
     el.append(label, readout);
+    const showPaced = () => { el.dataset.paced = String(model.get("paced")); };  // tells a widget that retrains
     showLabel();
+    showPaced();
     show();
     model.on("change:label", showLabel);
+    model.on("change:paced", showPaced);
     model.on("change", show);
-    return () => { model.off("change:label", showLabel); model.off("change", show); };
+    return () => {
+      model.off("change:label", showLabel);
+      model.off("change:paced", showPaced);
+      model.off("change", show);
+    };
   },
 };
 """

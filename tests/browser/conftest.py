@@ -11,7 +11,7 @@ import pytest
 from tests.browser import harness
 
 LATENCIES = {}  # lesson -> {"mouse": [...], "keyboard": [...]} (input-to-repaint ms), saved at the end
-SWEEPS = {}  # lesson -> [{"kind", "paints_per_s", "lag_ms"}] of the fast 60 Hz sweeps, saved at the end
+SWEEPS = {}  # lesson -> [{"kind", "trains", "paints_per_s", "lag_ms"}] of the fast 60 Hz sweeps, saved at the end
 
 
 def pytest_configure(config):

@@ -263,7 +263,8 @@ SLIDER_INFO = """() => [...document.querySelectorAll('.jp-NotebookPanel:not(.lm-
   // a description's math symbols, when it has any ("slope $w$" -> "w"), name what the slider moves
   const math = [...symbols].map(e => e.textContent).join('');
   return {index: i, label: math || label.textContent.trim(),
-          min: parseFloat(input.min), max: parseFloat(input.max), value: parseFloat(input.value), has_figure: !!figure};
+          min: parseFloat(input.min), max: parseFloat(input.max), value: parseFloat(input.value), has_figure: !!figure,
+          trains: s.dataset.paced === 'true'};  // paced: its widget retrains a network for each value
 })"""
 WEIGHT_LABEL = re.compile(r"^(w|W)\s*_?\{?\d*\}?$|^w\d|weight(?!decay)|^b$|^bias", re.I)
 RATE_LABEL = re.compile(r"learning\s*rate|^lr\b|^η|^eta\b|step size", re.I)

@@ -72,7 +72,7 @@ def test_sliders_repaint(open_lesson, lesson):
             fail(page, f"the figure did not change after pressing arrow keys on '{label}'")
         with page.step(f"sweep the {kind} slider '{label}' fast at 60 Hz"):
             rate, lag = page.sweep(index)
-        SWEEPS.setdefault(lesson, []).append({"kind": kind, "paints_per_s": rate, "lag_ms": lag})
+        SWEEPS.setdefault(lesson, []).append({"kind": kind, "trains": info["trains"], "paints_per_s": rate, "lag_ms": lag})
         if kind == "rate":  # a learning-rate slider retrains: a step back may land on a neighbouring float, another run
             continue
         with page.step(f"step the {kind} slider '{label}' one notch away and back"):
@@ -96,9 +96,14 @@ def test_play_trains_the_playground_to_the_last_epoch(open_lesson):
         pytest.skip("lesson 05 is not in lessons/")
     page = open_lesson("05_backprop", completed=True, tag="play")
     page.run_all()
-    index = next((s["index"] for s in page.sliders() if s["label"] == "epochs" and s["has_figure"]), None)
+    sliders = page.sliders()
+    index = next((s["index"] for s in sliders if s["label"] == "epochs" and s["has_figure"]), None)
     if index is None:
         fail(page, "the playground's epochs slider is missing")
+    graph = next((s for s in sliders if s["label"] == "weight w" and s["has_figure"]), None)  # the computation graph's
+    if not sliders[index]["trains"] or graph is None or graph["trains"]:
+        fail(page, "the page should mark the playground's sliders paced (it retrains) and the graph's not: "
+                   f"{sliders[index]}, {graph}")
     slider, _, canvas = page.slider_parts(index)
     box = slider.locator("xpath=ancestor::div[contains(@class,'widget-vbox')][1]")
     with page.step("press Play and wait for the last epoch"):
