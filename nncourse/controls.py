@@ -64,7 +64,7 @@ export default {
     input.addEventListener("change", send);  // the released value, also when moves are not sent while dragged
     label.prepend(text);
     el.append(label, readout);
-    const showPaced = () => { el.dataset.paced = String(model.get("paced")); };  // tells a widget that retrains
+    const showPaced = () => { el.dataset.paced = String(model.get("paced")); };  // marks a retraining widget's slider
     showLabel();
     showPaced();
     show();
